@@ -1,0 +1,36 @@
+// TLM extensions shared by the models.
+#pragma once
+#include "models/common/time.h"
+
+#include <cstdint>
+
+#include <tlm>
+
+namespace iosim {
+
+// Who issued a DMA: the PCIe requester ID the IOMMU indexes its device table with. Initiators set
+// it once on their pooled payloads (no per-transaction allocation).
+struct DmaExt : tlm::tlm_extension<DmaExt> {
+    std::uint16_t requester_id = 0;
+    // Filled by the IOMMU for statistics and tests: did this transaction hit the IOTLB, walk, fault.
+    enum class Xlate : std::uint8_t { None, Hit, Walk, Fault } xlate = Xlate::None;
+
+    tlm::tlm_extension_base* clone() const override { return new DmaExt(*this); }
+    void copy_from(const tlm::tlm_extension_base& e) override {
+        *this = static_cast<const DmaExt&>(e);
+    }
+};
+
+// A command for the IOMMU command queue (AMD-Vi command buffer / VT-d invalidation queue), sent
+// as the data of a write to the IOMMU's in_regs at kRegCmdTail. A completion wait reports when
+// the IOMMU performs its semaphore store (complete_at, absolute time): the driver's wait_on_sem
+// polls until its local time passes it.
+struct IommuCommand {
+    enum class Op : std::uint8_t { InvalidatePages, InvalidateAll, CompletionWait } op;
+    std::uint16_t domain = 0;
+    std::uint64_t iova = 0;
+    std::uint64_t size = 0;
+    Time complete_at = 0; // out, CompletionWait only
+};
+
+} // namespace iosim

@@ -1,0 +1,203 @@
+#include "models/cpu/cpu.h"
+
+#include <cassert>
+#include <cstring>
+
+namespace iosim {
+
+// ---------------------------------------------------------------- ExecCtx
+
+ExecCtx::ExecCtx(Cpu& cpu, unsigned core, Time start) : cpu_(cpu), core_(core), t_(start) {}
+
+ExecCtx::~ExecCtx() {
+    assert(depth_ == 0 && "kernel frame left open");
+    assert(nlocks_ == 0 && "lock held at the end of a work item");
+}
+
+void ExecCtx::enter(Fn f) {
+    assert(depth_ < sizeof(frames_) / sizeof(frames_[0]));
+    frames_[depth_++] = {f, t_};
+    ++cpu_.acct_.calls[static_cast<std::size_t>(f)];
+}
+
+void ExecCtx::leave() {
+    assert(depth_ > 0);
+    const Frame& fr = frames_[--depth_];
+    cpu_.acct_.incl_ps[static_cast<std::size_t>(fr.fn)] += t_ - fr.entered;
+}
+
+void ExecCtx::work(Fn f, std::uint64_t units) {
+    Time dt = cpu_.costs_.ps[static_cast<std::size_t>(f)] * units;
+    t_ += dt;
+    if (depth_) cpu_.acct_.excl_ps[static_cast<std::size_t>(frames_[depth_ - 1].fn)] += dt;
+}
+
+void ExecCtx::spin_until(Time until, Fn f) {
+    enter(f);
+    if (until > t_) {
+        cpu_.acct_.excl_ps[static_cast<std::size_t>(f)] += until - t_;
+        t_ = until;
+    }
+    leave();
+}
+
+Time ExecCtx::lock(Resource& l) {
+    KCall c(*this, Fn::_raw_spin_lock_irqsave);
+    const Time start = l.first_free(t_);
+    const Time spun = start - t_;
+    if (spun) {
+        spin_until(start, Fn::native_queued_spin_lock_slowpath);
+        l.add_wait(spun);
+    }
+    assert(nlocks_ < sizeof(locks_) / sizeof(locks_[0]));
+    locks_[nlocks_++] = {&l, start};
+    return spun;
+}
+
+void ExecCtx::unlock(Resource& l) {
+    assert(nlocks_ > 0 && locks_[nlocks_ - 1].lock == &l && "locks released out of order");
+    l.occupy(locks_[--nlocks_].start, t_);
+}
+
+void ExecCtx::mmio_write(std::uint64_t addr, std::uint32_t value) {
+    auto& tx = cpu_.mmio_tx_;
+    cpu_.mmio_buf_ = value;
+    tx.set_command(tlm::TLM_WRITE_COMMAND);
+    tx.set_address(addr);
+    tx.set_data_ptr(reinterpret_cast<unsigned char*>(&cpu_.mmio_buf_));
+    tx.set_data_length(4);
+    tx.set_streaming_width(4);
+    tx.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+    sc_core::sc_time d = to_sc(t_ - sim_now());
+    cpu_.out_mmio->b_transport(tx, d);
+    assert(tx.get_response_status() == tlm::TLM_OK_RESPONSE);
+}
+
+void ExecCtx::iommu_command(IommuCommand& cmd) {
+    auto& tx = cpu_.iommu_tx_;
+    tx.set_command(tlm::TLM_WRITE_COMMAND);
+    tx.set_address(0x2008); // Iommu::kRegCmdTail
+    tx.set_data_ptr(reinterpret_cast<unsigned char*>(&cmd));
+    tx.set_data_length(sizeof(IommuCommand));
+    tx.set_streaming_width(sizeof(IommuCommand));
+    tx.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+    sc_core::sc_time d = to_sc(t_ - sim_now());
+    cpu_.out_iommu->b_transport(tx, d);
+    assert(tx.get_response_status() == tlm::TLM_OK_RESPONSE);
+}
+
+// ---------------------------------------------------------------- Cpu
+
+void Cpu::Fifo::push(std::uint32_t v) {
+    if (count == buf.size()) {
+        std::vector<std::uint32_t> nb(buf.empty() ? 64 : buf.size() * 2);
+        for (std::size_t i = 0; i < count; ++i) nb[i] = buf[(head + i) % buf.size()];
+        buf.swap(nb);
+        head = 0;
+    }
+    buf[(head + count) % buf.size()] = v;
+    ++count;
+}
+
+std::uint32_t Cpu::Fifo::pop() {
+    std::uint32_t v = buf[head];
+    head = (head + 1) % buf.size();
+    --count;
+    return v;
+}
+
+Cpu::Cpu(const sc_core::sc_module_name& name, const CpuParams& p, const KernelCosts& costs)
+    : sc_core::sc_module(name), out_mmio("out_mmio"), out_iommu("out_iommu"), in_msi("in_msi"),
+      busy_ps(p.cores, 0), p_(p), costs_(costs), events_("events"), cores_(p.cores),
+      vectors_(256) {
+    in_msi.register_b_transport(this, &Cpu::msi);
+    pool_.reserve(1024);
+    mmio_tx_.set_byte_enable_ptr(nullptr);
+    mmio_tx_.set_dmi_allowed(false);
+}
+
+std::uint32_t Cpu::alloc_item(const Item& it) {
+    if (!free_items_.empty()) {
+        std::uint32_t i = free_items_.back();
+        free_items_.pop_back();
+        pool_[i] = it;
+        return i;
+    }
+    pool_.push_back(it);
+    return static_cast<std::uint32_t>(pool_.size() - 1);
+}
+
+void Cpu::post(unsigned core, Time at, Prio prio, Work fn, void* obj, std::uint64_t arg) {
+    assert(core < cores_.size());
+    std::uint32_t idx = alloc_item({fn, obj, arg, prio, core});
+    events_.schedule<&Cpu::arrive>(at, this, idx);
+}
+
+void Cpu::register_msi(std::uint32_t vector, unsigned core, Work fn, void* obj,
+                       std::uint64_t arg) {
+    assert(core < cores_.size());
+    if (vector >= vectors_.size()) vectors_.resize(vector + 1);
+    vectors_[vector] = {true, core, fn, obj, arg};
+}
+
+void Cpu::arrive(std::uint64_t idx) {
+    const Item& it = pool_[idx];
+    Core& c = cores_[it.core];
+    const Time now = sim_now();
+    if (c.busy_until <= now && c.irq.empty() && c.thread.empty()) {
+        run(static_cast<std::uint32_t>(idx));
+        return;
+    }
+    (it.prio == Prio::Irq ? c.irq : c.thread).push(static_cast<std::uint32_t>(idx));
+    if (!c.wake_pending) {
+        c.wake_pending = true;
+        events_.schedule<&Cpu::wake>(c.busy_until, this, it.core);
+    }
+}
+
+void Cpu::wake(std::uint64_t core) {
+    Core& c = cores_[core];
+    c.wake_pending = false;
+    if (c.busy_until > sim_now()) { // an item ran in between and moved the horizon
+        c.wake_pending = true;
+        events_.schedule<&Cpu::wake>(c.busy_until, this, core);
+        return;
+    }
+    std::uint32_t idx = !c.irq.empty() ? c.irq.pop() : c.thread.pop();
+    run(idx);
+    if (!c.irq.empty() || !c.thread.empty()) {
+        c.wake_pending = true;
+        events_.schedule<&Cpu::wake>(c.busy_until, this, core);
+    }
+}
+
+void Cpu::run(std::uint32_t idx) {
+    Item it = pool_[idx];
+    free_items_.push_back(idx);
+    Core& c = cores_[it.core];
+    const Time start = std::max(sim_now(), c.busy_until);
+    ++items;
+    if (it.prio == Prio::Irq) ++irqs;
+    Time end;
+    {
+        ExecCtx ctx(*this, it.core, start);
+        it.fn(it.obj, ctx, it.arg);
+        end = ctx.now();
+    }
+    c.busy_until = end;
+    busy_ps[it.core] += end - start;
+}
+
+void Cpu::msi(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
+    std::uint32_t vector = 0;
+    std::memcpy(&vector, tx.get_data_ptr(), sizeof(vector));
+    if (vector >= vectors_.size() || !vectors_[vector].valid) {
+        tx.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
+        return;
+    }
+    const Vector& v = vectors_[vector];
+    post(v.core, sim_now() + delay.value(), Prio::Irq, v.fn, v.obj, v.arg);
+    tx.set_response_status(tlm::TLM_OK_RESPONSE);
+}
+
+} // namespace iosim

@@ -1,0 +1,185 @@
+// CPU cores that run the modelled kernel. A core is a serial, non-preemptive resource: work items
+// (a syscall from a job, a hard IRQ, a timer softirq) queue for it, interrupts ahead of thread
+// work, and each runs to completion from max(arrival, core free). While an item runs, its
+// ExecCtx advances a local time as the kernel code charges named functions (cycles from the
+// config) or waits (a contended spinlock, a completion-wait poll); TLM calls it makes carry that
+// local time as their delay (temporal decoupling: the item runs in one SystemC event).
+//
+// Sockets: out_mmio (PCIe MMIO to device registers), out_iommu (IOMMU registers), in_msi (MSI
+// writes from devices: data = vector).
+//
+// Not modelled: preemption of a running item by an interrupt (an item with IRQs on is short
+// here), caches and the memory traffic of the CPU itself, SMT, frequency scaling, the scheduler.
+#pragma once
+#include "models/common/event_queue.h"
+#include "models/common/resource.h"
+#include "models/common/tlm_ext.h"
+#include "models/kernel/kfunc.h"
+
+#include <cstdint>
+#include <vector>
+
+#include <systemc>
+#include <tlm>
+#include <tlm_utils/simple_initiator_socket.h>
+#include <tlm_utils/simple_target_socket.h>
+
+namespace iosim {
+
+class Cpu;
+
+// The execution of one work item on one core.
+class ExecCtx {
+public:
+    ExecCtx(Cpu& cpu, unsigned core, Time start);
+    ~ExecCtx();
+
+    unsigned core() const { return core_; }
+    Time now() const { return t_; }
+    Cpu& cpu() { return cpu_; }
+
+    void enter(Fn f);
+    void leave();
+    // Charge `units` of f's cost to the innermost frame.
+    void work(Fn f, std::uint64_t units = 1);
+    // Busy-wait until absolute time `until`, charged to `f` as a frame of its own.
+    void spin_until(Time until, Fn f);
+
+    // Spinlock with IRQs off: _raw_spin_lock_irqsave, spinning in
+    // native_queued_spin_lock_slowpath while another core holds it.
+    // Returns the time spent spinning.
+    Time lock(Resource& l);
+    void unlock(Resource& l);
+
+    // Posted MMIO writes through the CPU's sockets at the local time.
+    void mmio_write(std::uint64_t addr, std::uint32_t value);
+    void iommu_command(IommuCommand& cmd);
+
+private:
+    struct Frame {
+        Fn fn;
+        Time entered;
+    };
+    Cpu& cpu_;
+    unsigned core_;
+    Time t_;
+    Frame frames_[24];
+    unsigned depth_ = 0;
+    struct Held {
+        Resource* lock;
+        Time start;
+    };
+    Held locks_[4];
+    unsigned nlocks_ = 0;
+};
+
+// RAII call of a kernel function: enters it and charges one unit of its cost (or `units`).
+class KCall {
+public:
+    KCall(ExecCtx& ctx, Fn f, std::uint64_t units = 1) : ctx_(ctx) {
+        ctx.enter(f);
+        if (units) ctx.work(f, units);
+    }
+    ~KCall() { ctx_.leave(); }
+    KCall(const KCall&) = delete;
+    KCall& operator=(const KCall&) = delete;
+
+private:
+    ExecCtx& ctx_;
+};
+
+struct CpuParams {
+    unsigned cores = 8;
+    double hz = 3e9;
+};
+
+class Cpu : public sc_core::sc_module {
+public:
+    using Work = void (*)(void* obj, ExecCtx& ctx, std::uint64_t arg);
+    enum class Prio : std::uint8_t { Irq, Thread };
+
+    tlm_utils::simple_initiator_socket<Cpu> out_mmio;
+    tlm_utils::simple_initiator_socket<Cpu> out_iommu;
+    tlm_utils::simple_target_socket<Cpu> in_msi;
+
+    Cpu(const sc_core::sc_module_name& name, const CpuParams& p, const KernelCosts& costs);
+
+    unsigned cores() const { return static_cast<unsigned>(cores_.size()); }
+    double hz() const { return p_.hz; }
+    const KernelCosts& costs() const { return costs_; }
+    KernelAccounting& accounting() { return acct_; }
+
+    // Run fn(obj, ctx, arg) on `core` once it is free at or after `at`.
+    void post(unsigned core, Time at, Prio prio, Work fn, void* obj, std::uint64_t arg = 0);
+    template <auto Method, class T>
+    void post(unsigned core, Time at, Prio prio, T* obj, std::uint64_t arg = 0) {
+        post(
+            core, at, prio,
+            [](void* o, ExecCtx& c, std::uint64_t a) { (static_cast<T*>(o)->*Method)(c, a); },
+            obj, arg);
+    }
+    // An MSI write with data `vector` runs fn as a hard IRQ on `core`.
+    void register_msi(std::uint32_t vector, unsigned core, Work fn, void* obj,
+                      std::uint64_t arg = 0);
+    template <auto Method, class T>
+    void register_msi(std::uint32_t vector, unsigned core, T* obj, std::uint64_t arg = 0) {
+        register_msi(
+            vector, core,
+            [](void* o, ExecCtx& c, std::uint64_t a) { (static_cast<T*>(o)->*Method)(c, a); },
+            obj, arg);
+    }
+
+    // Busy time per core (reset at the end of warm-up by the stats registry).
+    std::vector<std::uint64_t> busy_ps;
+    std::uint64_t irqs = 0, items = 0;
+
+private:
+    friend class ExecCtx;
+    struct Item {
+        Work fn;
+        void* obj;
+        std::uint64_t arg;
+        Prio prio;
+        unsigned core;
+    };
+    // Fixed-capacity FIFO of pool indices (grows by doubling, never shrinks).
+    struct Fifo {
+        std::vector<std::uint32_t> buf;
+        std::size_t head = 0, count = 0;
+        void push(std::uint32_t v);
+        std::uint32_t pop();
+        bool empty() const { return count == 0; }
+    };
+    struct Core {
+        Time busy_until = 0;
+        bool wake_pending = false;
+        Fifo irq, thread;
+    };
+    struct Vector {
+        bool valid = false;
+        unsigned core = 0;
+        Work fn = nullptr;
+        void* obj = nullptr;
+        std::uint64_t arg = 0;
+    };
+
+    std::uint32_t alloc_item(const Item& it);
+    void arrive(std::uint64_t idx);
+    void wake(std::uint64_t core);
+    void run(std::uint32_t idx);
+    void msi(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
+
+    CpuParams p_;
+    const KernelCosts& costs_;
+    KernelAccounting acct_;
+    EventQueue events_;
+    std::vector<Core> cores_;
+    std::vector<Item> pool_;
+    std::vector<std::uint32_t> free_items_;
+    std::vector<Vector> vectors_;
+    tlm::tlm_generic_payload mmio_tx_;
+    tlm::tlm_generic_payload iommu_tx_;
+    std::uint32_t mmio_buf_ = 0;
+};
+
+} // namespace iosim

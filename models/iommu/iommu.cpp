@@ -1,0 +1,209 @@
+#include "models/iommu/iommu.h"
+
+#include "models/common/event_queue.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace iosim {
+
+const char* to_string(IommuMode m) {
+    switch (m) {
+    case IommuMode::Off: return "off";
+    case IommuMode::Passthrough: return "passthrough";
+    case IommuMode::Strict: return "strict";
+    case IommuMode::Lazy: return "lazy";
+    }
+    return "?";
+}
+
+IommuMode iommu_mode_from(const std::string& s) {
+    if (s == "off") return IommuMode::Off;
+    if (s == "passthrough") return IommuMode::Passthrough;
+    if (s == "strict") return IommuMode::Strict;
+    if (s == "lazy") return IommuMode::Lazy;
+    throw std::invalid_argument("unknown IOMMU mode '" + s + "'");
+}
+
+const char* to_string(IommuFault::Reason r) {
+    switch (r) {
+    case IommuFault::Reason::NotPresent: return "not_present";
+    case IommuFault::Reason::NoDomain: return "no_domain";
+    case IommuFault::Reason::Permission: return "permission";
+    }
+    return "?";
+}
+
+// Shift of the IOVA bits that select an entry at walk depth 0 (root), 1, 2.
+static constexpr unsigned kLevelShift[3] = {39, 30, 21};
+
+Iommu::Iommu(const sc_core::sc_module_name& name, const IommuParams& p)
+    : sc_core::sc_module(name), in_dma("in_dma"), out_mem("out_mem"), out_walk("out_walk"),
+      in_regs("in_regs"), p_(p), iotlb_(p.iotlb), walker_free_at_(std::max(1u, p.walker_slots), 0),
+      devices_(65536) {
+    in_dma.register_b_transport(this, &Iommu::dma);
+    in_regs.register_b_transport(this, &Iommu::regs);
+    if (p.walk_cache_entries > 0) {
+        for (unsigned i = 0; i < 3; ++i)
+            walk_cache_.emplace_back(p.walk_cache_entries,
+                                     std::min(p.walk_cache_ways, p.walk_cache_entries),
+                                     CachePolicy::Lru, p.iotlb.seed + 1 + i);
+    }
+    fault_log_.reserve(p.fault_log_size);
+    walk_tx_.set_data_ptr(reinterpret_cast<unsigned char*>(&walk_buf_));
+    walk_tx_.set_data_length(8);
+    walk_tx_.set_streaming_width(8);
+    walk_tx_.set_byte_enable_ptr(nullptr);
+    walk_tx_.set_dmi_allowed(false);
+}
+
+void Iommu::attach(std::uint16_t requester_id, std::uint16_t domain, const IoPageTable* table) {
+    devices_[requester_id] = {true, domain, table};
+}
+
+void Iommu::fault(tlm::tlm_generic_payload& tx, std::uint16_t rid, IommuFault::Reason r, Time at) {
+    ++faults_total;
+    if (fault_log_.size() < p_.fault_log_size) {
+        fault_log_.push_back({rid, tx.get_address(), tx.is_write(), r, at});
+    } else {
+        ++faults_dropped;
+    }
+    tx.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
+}
+
+IoPageTable::Walk Iommu::walk(const DeviceEntry& dev, std::uint64_t iova, Time& t) {
+    IoPageTable::Walk w = dev.table->walk(iova);
+    ++walks;
+
+    // Deepest cached non-leaf entry first, as the hardware's page-directory caches are probed.
+    unsigned first = 0;
+    if (!walk_cache_.empty()) {
+        for (int d = 2; d >= 0; --d) {
+            if (w.levels_read <= static_cast<unsigned>(d) + 1) continue; // entry is a leaf or absent
+            if (walk_cache_[d].lookup(dev.domain, iova >> kLevelShift[d])) {
+                ++walk_cache_hits[d];
+                first = static_cast<unsigned>(d) + 1;
+                break;
+            }
+            ++walk_cache_misses[d];
+        }
+    }
+
+    // One walker slot for the whole walk.
+    auto slot = std::min_element(walker_free_at_.begin(), walker_free_at_.end());
+    const Time start = std::max(t, *slot);
+    walk_wait_ps += start - t;
+    const Time now = sim_now();
+    Time cur = start;
+    for (unsigned d = first; d < w.levels_read; ++d) {
+        walk_tx_.set_command(tlm::TLM_READ_COMMAND);
+        walk_tx_.set_address(w.entry_addr[d]);
+        walk_tx_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+        sc_core::sc_time dl = to_sc(cur - now);
+        out_walk->b_transport(walk_tx_, dl);
+        cur = now + dl.value() + p_.walk_read_overhead;
+        ++walk_reads;
+    }
+    *slot = cur;
+    walk_ps += cur - start;
+    t = cur;
+
+    if (!walk_cache_.empty()) {
+        for (unsigned d = first; d < 3 && d + 1 < w.levels_read; ++d)
+            walk_cache_[d].insert(dev.domain, iova >> kLevelShift[d], w.table_phys[d + 1]);
+    }
+    return w;
+}
+
+void Iommu::dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
+    if (p_.mode == IommuMode::Passthrough) {
+        ++passthrough;
+        out_mem->b_transport(tx, delay);
+        return;
+    }
+    auto* ext = tx.get_extension<DmaExt>();
+    const std::uint16_t rid = ext ? ext->requester_id : 0;
+    const std::uint64_t iova = tx.get_address();
+    const Time now = sim_now();
+    Time t = now + delay.value();
+    ++translations;
+
+    const DeviceEntry& dev = devices_[rid];
+    if (!dev.valid) {
+        if (ext) ext->xlate = DmaExt::Xlate::Fault;
+        fault(tx, rid, IommuFault::Reason::NoDomain, t);
+        return;
+    }
+
+    std::uint64_t phys_base;
+    unsigned shift;
+    std::uint8_t perm;
+    t += p_.iotlb_hit_latency;
+    if (const Translation* tr = iotlb_.lookup(dev.domain, iova)) {
+        phys_base = tr->phys_base;
+        shift = tr->page_shift;
+        perm = tr->perm;
+        if (ext) ext->xlate = DmaExt::Xlate::Hit;
+    } else {
+        IoPageTable::Walk w = walk(dev, iova, t);
+        if (!w.present) {
+            if (ext) ext->xlate = DmaExt::Xlate::Fault;
+            fault(tx, rid, IommuFault::Reason::NotPresent, t);
+            delay = to_sc(t - now);
+            return;
+        }
+        shift = w.page_shift;
+        phys_base = w.phys & ~((std::uint64_t{1} << shift) - 1);
+        perm = w.perm;
+        iotlb_.insert(dev.domain, iova, Translation{phys_base, static_cast<std::uint8_t>(shift), perm});
+        if (ext) ext->xlate = DmaExt::Xlate::Walk;
+    }
+    if ((tx.is_write() && !(perm & kPermWrite)) || (tx.is_read() && !(perm & kPermRead))) {
+        if (ext) ext->xlate = DmaExt::Xlate::Fault;
+        fault(tx, rid, IommuFault::Reason::Permission, t);
+        delay = to_sc(t - now);
+        return;
+    }
+    const std::uint64_t mask = (std::uint64_t{1} << shift) - 1;
+    tx.set_address(phys_base | (iova & mask));
+    delay = to_sc(t - now);
+    out_mem->b_transport(tx, delay);
+    tx.set_address(iova);
+}
+
+void Iommu::regs(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
+    if (tx.get_address() != kRegCmdTail || !tx.is_write() ||
+        tx.get_data_length() != sizeof(IommuCommand)) {
+        tx.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
+        return;
+    }
+    auto* cmd = reinterpret_cast<IommuCommand*>(tx.get_data_ptr());
+    const Time arrival = sim_now() + delay.value() + p_.doorbell_latency;
+    Time service = 0;
+    switch (cmd->op) {
+    case IommuCommand::Op::InvalidatePages:
+        ++cmd_inv_pages;
+        service = p_.inv_pages_latency;
+        iotlb_.invalidate_range(cmd->domain, cmd->iova, cmd->size);
+        // PDE=1: the page-directory caches of the domain are flushed as well.
+        for (auto& c : walk_cache_) c.invalidate_domain(cmd->domain);
+        break;
+    case IommuCommand::Op::InvalidateAll:
+        ++cmd_inv_all;
+        service = p_.inv_all_latency;
+        iotlb_.invalidate_domain(cmd->domain);
+        for (auto& c : walk_cache_) c.invalidate_domain(cmd->domain);
+        break;
+    case IommuCommand::Op::CompletionWait:
+        ++cmd_completion_waits;
+        service = p_.completion_wait_latency;
+        break;
+    }
+    ++cmd_total;
+    cmd_busy_ps += service;
+    auto g = cmd_proc_.acquire(arrival, service);
+    cmd->complete_at = g.end;
+    tx.set_response_status(tlm::TLM_OK_RESPONSE);
+}
+
+} // namespace iosim

@@ -1,0 +1,95 @@
+// The kernel functions the simulator runs, by their real names (shared/reference/
+// kernel-dma-paths.md §7), so that time per function and stack counts line up with a real capture.
+// Each entry is (name, cost key): the cost key names the `kernel.cost.<key>` parameter in cycles
+// that a call (or a unit of work inside it: a PTE, a tree node, a queue entry) costs. Functions
+// with an empty key cost only what they wait for (a contended lock, a completion-wait poll).
+#pragma once
+#include "models/common/time.h"
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace iosim {
+
+// clang-format off
+#define IOSIM_KFUNCS(X)                                                       \
+    /* syscalls and the block layer (submission) */                           \
+    X(entry_SYSCALL_64, entry_SYSCALL_64)                                     \
+    X(__x64_sys_io_submit, __x64_sys_io_submit)                               \
+    X(__x64_sys_io_getevents, __x64_sys_io_getevents)                         \
+    X(fio, fio)                                                               \
+    X(blk_mq_submit_bio, blk_mq_submit_bio)                                   \
+    /* NVMe driver */                                                         \
+    X(nvme_queue_rq, nvme_queue_rq)                                           \
+    X(nvme_submit_cmd, nvme_submit_cmd)                                       \
+    X(common_interrupt, common_interrupt)                                     \
+    X(nvme_irq, nvme_irq)                                                     \
+    X(nvme_pci_complete_batch, nvme_pci_complete_batch)                       \
+    X(blk_mq_end_request_batch, blk_mq_end_request_batch)                     \
+    /* dma-direct */                                                          \
+    X(dma_direct_map_page, dma_direct_map_page)                               \
+    X(dma_direct_unmap_page, dma_direct_unmap_page)                           \
+    /* dma-iommu */                                                           \
+    X(iommu_dma_map_page, iommu_dma_map_page)                                 \
+    X(iommu_dma_unmap_page, iommu_dma_unmap_page)                             \
+    X(iommu_dma_map_sg, iommu_dma_map_page)                                   \
+    X(iommu_dma_unmap_sg, iommu_dma_unmap_page)                               \
+    X(queue_iova, queue_iova)                                                 \
+    X(fq_ring_free_locked, fq_ring_free_locked)                               \
+    X(fq_flush_iotlb, )                                                       \
+    X(fq_flush_timeout, fq_flush_timeout)                                     \
+    /* IOVA allocator */                                                      \
+    X(alloc_iova_fast, alloc_iova_fast)                                       \
+    X(alloc_iova, alloc_iova)                                                 \
+    X(__alloc_and_insert_iova_range, iova_rbtree_node)                        \
+    X(free_iova_fast, free_iova_fast)                                         \
+    X(free_iova, free_iova)                                                   \
+    X(iova_magazine_free_pfns, iova_magazine_free_pfns)                       \
+    /* IOMMU core and AMD page table */                                       \
+    X(iommu_map, iommu_map)                                                   \
+    X(iommu_v1_map_pages, iommu_v1_map_pages)                                 \
+    X(alloc_pte, alloc_pte)                                                   \
+    X(iommu_iova_to_phys, iommu_iova_to_phys)                                 \
+    X(iommu_unmap_fast, iommu_unmap_fast)                                     \
+    X(iommu_v1_unmap_pages, iommu_v1_unmap_pages)                             \
+    /* AMD command queue */                                                   \
+    X(amd_iommu_iotlb_sync, amd_iommu_iotlb_sync)                             \
+    X(amd_iommu_flush_iotlb_all, amd_iommu_flush_iotlb_all)                   \
+    X(_raw_spin_lock_irqsave, _raw_spin_lock_irqsave)                         \
+    X(native_queued_spin_lock_slowpath, )                                     \
+    X(build_inv_iommu_pages, build_inv_iommu_pages)                           \
+    X(build_completion_wait, build_completion_wait)                           \
+    X(copy_cmd_to_buffer, copy_cmd_to_buffer)                                 \
+    X(iommu_completion_wait, )                                                \
+    X(wait_on_sem, )
+// clang-format on
+
+enum class Fn : std::uint16_t {
+#define IOSIM_X(name, key) name,
+    IOSIM_KFUNCS(IOSIM_X)
+#undef IOSIM_X
+        kCount
+};
+constexpr std::size_t kFnCount = static_cast<std::size_t>(Fn::kCount);
+
+std::string_view fn_name(Fn f);
+// The `kernel.cost.<key>` a function is charged with; empty if it has none.
+std::string_view fn_cost_key(Fn f);
+// Every distinct cost key, in table order.
+const std::array<std::string_view, kFnCount>& fn_cost_keys();
+
+// Picoseconds per unit of each function's cost, from cycles and the core frequency.
+struct KernelCosts {
+    std::array<Time, kFnCount> ps{};
+};
+
+// CPU time per function over all cores: exclusive (charged while it was the innermost frame),
+// inclusive (from entry to return) and calls.
+struct KernelAccounting {
+    std::array<std::uint64_t, kFnCount> excl_ps{};
+    std::array<std::uint64_t, kFnCount> incl_ps{};
+    std::array<std::uint64_t, kFnCount> calls{};
+};
+
+} // namespace iosim

@@ -1,0 +1,144 @@
+#include "models/workload/fio_job.h"
+
+#include <algorithm>
+#include <cassert>
+
+namespace iosim {
+
+FioWorkload::FioWorkload(const FioParams& p, Cpu& cpu, NvmeDriver& drv, PageAllocator& pages,
+                         Memory* mem)
+    : p_(p), cpu_(cpu), drv_(drv), mem_(mem) {
+    const std::uint32_t max_rq = drv.max_request_bytes();
+    const unsigned nreqs = (p.bs + max_rq - 1) / max_rq;
+    const std::uint64_t npages = (p.bs + 4095) / 4096;
+    for (unsigned j = 0; j < p.jobs; ++j) {
+        auto job = std::make_unique<Job>();
+        job->core = (p.first_cpu + j) % cpu.cores();
+        job->index = j;
+        job->rng = Rng(p.seed, p.name + "/" + std::to_string(j));
+        job->slots.resize(p.iodepth);
+        job->done.reserve(p.iodepth);
+        for (auto& s : job->slots) {
+            s.job = job.get();
+            s.self = this;
+            for (std::uint64_t i = 0; i < npages; ++i) s.pages.push_back(pages.alloc_page());
+            s.nreqs = nreqs;
+            s.reqs.resize(nreqs);
+            for (auto& rq : s.reqs) {
+                rq.segs.resize(max_rq / 4096 + 1);
+                rq.done = &FioWorkload::on_done;
+                rq.owner = &s;
+            }
+        }
+        jobs_.push_back(std::move(job));
+    }
+}
+
+bool FioWorkload::finished() const {
+    if (p_.ios == 0) return false;
+    for (const auto& j : jobs_)
+        if (j->issued < p_.ios) return false;
+    return inflight_ == 0;
+}
+
+void FioWorkload::start(Time at) {
+    for (std::size_t j = 0; j < jobs_.size(); ++j)
+        cpu_.post<&FioWorkload::kick>(jobs_[j]->core, at, Cpu::Prio::Thread, this, j);
+}
+
+void FioWorkload::kick(ExecCtx& ctx, std::uint64_t job) {
+    Job& j = *jobs_[job];
+    for (auto& s : j.slots) submit_io(ctx, j, s);
+}
+
+void FioWorkload::submit_io(ExecCtx& ctx, Job& j, Slot& s) {
+    if (stopping_ || (p_.ios && j.issued >= p_.ios)) return;
+    const std::uint64_t blocks = p_.size / p_.bs;
+    s.offset = p_.random ? j.rng.below(blocks) * p_.bs : (j.next_seq++ % blocks) * p_.bs;
+    s.submitted_at = ctx.now();
+    s.failed = false;
+    ++j.issued;
+    ++inflight_;
+    KCall sys(ctx, Fn::entry_SYSCALL_64);
+    KCall sub(ctx, Fn::__x64_sys_io_submit);
+    // The block layer splits at the driver's max_hw_sectors and blk_rq_map_sg merges
+    // physically contiguous pages into one segment.
+    const std::uint32_t max_rq = drv_.max_request_bytes();
+    s.pending = s.nreqs;
+    std::uint64_t done = 0;
+    for (unsigned r = 0; r < s.nreqs; ++r) {
+        BlkRequest& rq = s.reqs[r];
+        rq.write = p_.write;
+        rq.offset = s.offset + done;
+        rq.bytes = static_cast<std::uint32_t>(std::min<std::uint64_t>(max_rq, p_.bs - done));
+        rq.nsegs = 0;
+        for (std::uint64_t off = 0; off < rq.bytes; off += 4096) {
+            const std::uint64_t pa = s.pages[(done + off) / 4096];
+            const std::uint64_t len = std::min<std::uint64_t>(4096, rq.bytes - off);
+            if (rq.nsegs && rq.segs[rq.nsegs - 1].addr + rq.segs[rq.nsegs - 1].len == pa) {
+                rq.segs[rq.nsegs - 1].len += len;
+            } else {
+                rq.segs[rq.nsegs++] = {pa, len};
+            }
+        }
+        ++requests;
+        const bool ok = drv_.submit(ctx, rq);
+        assert(ok && "NVMe queue full: iodepth x jobs per core exceeds the queue depth");
+        (void)ok;
+        done += rq.bytes;
+    }
+}
+
+void FioWorkload::on_done(void* owner, ExecCtx& ctx, BlkRequest& rq) {
+    Slot& s = *static_cast<Slot*>(owner);
+    if (rq.status) s.failed = true;
+    if (--s.pending) return;
+    FioWorkload& self = *s.self;
+    Job& j = *s.job;
+    j.done.push_back(static_cast<std::uint32_t>(&s - j.slots.data()));
+    if (!j.wake_pending) {
+        // The IRQ wakes the job thread (aio completion -> wake_up), which runs on its own core.
+        j.wake_pending = true;
+        self.cpu_.post<&FioWorkload::reap>(j.core, ctx.now(), Cpu::Prio::Thread, &self, j.index);
+    }
+}
+
+void FioWorkload::reap(ExecCtx& ctx, std::uint64_t job) {
+    Job& j = *jobs_[job];
+    j.wake_pending = false;
+    {
+        KCall sys(ctx, Fn::entry_SYSCALL_64);
+        KCall ev(ctx, Fn::__x64_sys_io_getevents);
+    }
+    // io_getevents returns every completion so far; fio handles each and submits the next.
+    for (std::size_t i = 0; i < j.done.size(); ++i) {
+        Slot& s = j.slots[j.done[i]];
+        --inflight_;
+        latency_ns.record((ctx.now() - s.submitted_at) / kNs);
+        ++completed;
+        bytes += p_.bs;
+        if (s.failed) ++errors;
+        if (p_.verify && !p_.write) verify(s);
+        { KCall f(ctx, Fn::fio); }
+        submit_io(ctx, j, s);
+    }
+    j.done.clear();
+}
+
+void FioWorkload::verify(const Slot& s) {
+    if (!mem_) return;
+    std::uint64_t buf[512];
+    for (std::uint64_t off = 0; off < p_.bs; off += 4096) {
+        const std::uint64_t len = std::min<std::uint64_t>(4096, p_.bs - off);
+        mem_->store().read(s.pages[off / 4096], reinterpret_cast<std::uint8_t*>(buf), len);
+        for (std::uint64_t w = 0; w < len / 8; ++w) {
+            if (buf[w] != nvme_pattern_word(s.offset + off + 8 * w)) {
+                ++verify_errors;
+                break;
+            }
+        }
+        verified_bytes += len;
+    }
+}
+
+} // namespace iosim

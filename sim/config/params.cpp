@@ -1,0 +1,238 @@
+// The parameter table: every configuration key, in the order --print-config and the README show
+// them. A row's `source` says where its default comes from; "assumption" means no published figure
+// was found and the value is a plausible placeholder to calibrate against a capture.
+#include "sim/config/schema.h"
+
+namespace iosim::cfg {
+namespace {
+
+constexpr const char* kCostSource = "estimate; see kernel-dma-paths.md §4.3";
+
+// Per-call CPU costs of the modelled kernel functions (DESIGN.md principle 4). An empty `what`
+// means "Cycles per call of NAME.". Their source is kCostSource.
+struct Cost {
+    const char* name;
+    const char* cycles;
+    const char* what;
+};
+
+constexpr Cost kCosts[] = {
+    {"entry_SYSCALL_64", "300", ""},
+    {"__x64_sys_io_submit", "2400", ""},
+    {"blk_mq_submit_bio", "1500", ""},
+    {"nvme_queue_rq", "900", ""},
+    {"nvme_submit_cmd", "300", ""},
+    {"__x64_sys_io_getevents", "1200", ""},
+    {"fio", "1500", "Cycles of fio's user-space work per I/O."},
+    {"common_interrupt", "900", ""},
+    {"nvme_irq", "300", ""},
+    {"nvme_pci_complete_batch", "200", ""},
+    {"blk_mq_end_request_batch", "1500", ""},
+    {"dma_direct_map_page", "60", ""},
+    {"dma_direct_unmap_page", "30", ""},
+    {"iommu_dma_map_page", "150", ""},
+    {"iommu_dma_unmap_page", "150", ""},
+    {"alloc_iova_fast", "150", ""},
+    {"alloc_iova", "600", ""},
+    {"iova_rbtree_node", "30", "Cycles per node visited in an IOVA rbtree search."},
+    {"free_iova_fast", "120", ""},
+    {"free_iova", "500", ""},
+    {"iova_magazine_free_pfns", "40", "Cycles per pfn returned from a magazine to the rbtree."},
+    {"iommu_map", "150", ""},
+    {"iommu_v1_map_pages", "120", "Cycles per PTE written by iommu_v1_map_pages."},
+    {"alloc_pte", "400", "Cycles per new page-table page allocated by alloc_pte."},
+    {"iommu_iova_to_phys", "120", ""},
+    {"iommu_unmap_fast", "150", ""},
+    {"iommu_v1_unmap_pages", "100", "Cycles per PTE cleared by iommu_v1_unmap_pages."},
+    {"amd_iommu_iotlb_sync", "150", ""},
+    {"build_inv_iommu_pages", "60", ""},
+    {"build_completion_wait", "40", ""},
+    {"copy_cmd_to_buffer", "200", ""},
+    {"_raw_spin_lock_irqsave", "60", ""},
+    {"queue_iova", "150", ""},
+    {"fq_ring_free_locked", "40", "Cycles per flush-queue entry freed by fq_ring_free_locked."},
+    {"fq_flush_timeout", "500", ""},
+    {"amd_iommu_flush_iotlb_all", "150", ""},
+};
+
+std::vector<Param> build() {
+    using T = Type;
+    std::vector<Param> p = {
+        // clang-format off
+        {"sim.duration", T::Time, "20ms", "1us", "1000s", {},
+         "Simulated run length after warm-up.", "simulator default"},
+        {"sim.warmup", T::Time, "2ms", "0ps", "100s", {},
+         "Simulated time before statistics are reset.", "simulator default"},
+        {"sim.seed", T::Int, "1", "0", "9223372036854775807", {},
+         "Seed from which every component's random generator is derived.", "simulator default"},
+        {"sim.quantum", T::Time, "1us", "1ns", "1ms", {},
+         "TLM global quantum for temporal decoupling.", "simulator default"},
+        {"sim.max_ios", T::Int, "0", "0", "1000000000000", {},
+         "Stop after this many completed I/Os in total (0 = run for sim.duration).",
+         "simulator default"},
+
+        {"platform.cpu.cores", T::Int, "8", "1", "256", {},
+         "Number of CPU cores.", "assumption: a typical 8-core host"},
+        {"platform.cpu.frequency", T::Freq, "3GHz", "100MHz", "10GHz", {},
+         "Core clock; converts kernel.cost cycles to time.", "assumption: a typical core clock"},
+
+        {"platform.memory.size", T::Size, "16GiB", "64MiB", "16TiB", {},
+         "Physical memory size.", "assumption"},
+        {"platform.memory.latency", T::Time, "90ns", "1ns", "10us", {},
+         "DRAM load-to-use latency of one access.", "typical DDR4/DDR5 idle latency"},
+        {"platform.memory.bandwidth", T::Bandwidth, "51.2GB/s", "100MB/s", "10TB/s", {},
+         "Peak DRAM bandwidth of all channels together.", "2 channels of DDR4-3200 (2 x 25.6 GB/s)"},
+        {"platform.memory.channels", T::Int, "2", "1", "64", {},
+         "DRAM channels that serve accesses in parallel.", "2 channels of DDR4-3200"},
+        {"platform.memory.backing_store", T::Bool, "false", "", "", {},
+         "Keep DMA data in a sparse backing store, so tests can check where it lands.",
+         "off for speed; data-integrity tests turn it on"},
+
+        {"platform.iommu.mode", T::Enum, "lazy", "", "", {"off", "passthrough", "strict", "lazy"},
+         "off: no IOMMU; passthrough: identity mapping; strict/lazy: synchronous/deferred "
+         "invalidation.",
+         "x86 Kconfig default IOMMU_DEFAULT_DMA_LAZY (kernel-dma-paths.md §1.0)"},
+        {"platform.iommu.iotlb.entries", T::Int, "256", "1", "1048576", {},
+         "IOTLB entries in total.",
+         "not published; estimated reach of a few hundred KiB of 4 KiB pages "
+         "(published-figures.md)"},
+        {"platform.iommu.iotlb.ways", T::Int, "8", "1", "1048576", {},
+         "IOTLB associativity (sets = entries / ways).", "assumption"},
+        {"platform.iommu.iotlb.policy", T::Enum, "lru", "", "", {"lru", "fifo", "random"},
+         "IOTLB replacement policy within a set.", "assumption"},
+        {"platform.iommu.iotlb.hit_latency", T::Time, "5ns", "0ps", "1us", {},
+         "Time added to a DMA whose translation hits in the IOTLB.", "assumption"},
+        {"platform.iommu.walk_cache.entries", T::Int, "64", "0", "65536", {},
+         "Page-walk cache entries per page-table level (0 = no walk cache).",
+         "published estimate of 64-128 entries (published-figures.md)"},
+        {"platform.iommu.walk_cache.ways", T::Int, "4", "1", "65536", {},
+         "Walk-cache associativity.", "assumption"},
+        {"platform.iommu.walker.slots", T::Int, "4", "1", "256", {},
+         "Page walks the IOMMU can run concurrently.", "assumption"},
+        {"platform.iommu.walker.read_overhead", T::Time, "60ns", "0ps", "10us", {},
+         "Root-complex overhead per walk memory read, on top of the DRAM latency.",
+         "published 100-300 ns per walk read including DRAM (published-figures.md)"},
+        {"platform.iommu.cmd.inv_pages_latency", T::Time, "400ns", "0ps", "1ms", {},
+         "IOMMU time to execute one ranged page invalidation command.",
+         "estimate; kernel-dma-paths.md §4.3"},
+        {"platform.iommu.cmd.inv_all_latency", T::Time, "600ns", "0ps", "1ms", {},
+         "IOMMU time to execute one domain-wide (all pages) invalidation command.",
+         "estimate; kernel-dma-paths.md §4.3"},
+        {"platform.iommu.cmd.completion_wait_latency", T::Time, "400ns", "0ps", "1ms", {},
+         "IOMMU time to execute a completion wait and store its semaphore.",
+         "only published flush figure is ~0.8 us in total (Akaros, VT-d; "
+         "kernel-dma-paths.md §4.3)"},
+        {"platform.iommu.cmd.doorbell_latency", T::Time, "150ns", "0ps", "10us", {},
+         "MMIO write of the command-queue tail.", "kernel-dma-paths.md §4.3: 0.1-0.3 us"},
+
+        {"platform.nvme.link.gen", T::Int, "4", "1", "6", {},
+         "PCIe generation of the SSD's link.", "PCIe 4.0 x4, a typical current NVMe SSD"},
+        {"platform.nvme.link.lanes", T::Int, "4", "1", "16", {"1", "2", "4", "8", "16"},
+         "PCIe lanes of the SSD's link.", "PCIe 4.0 x4, a typical current NVMe SSD"},
+        {"platform.nvme.link.latency", T::Time, "250ns", "0ps", "10us", {},
+         "One-way link latency between root port and SSD.", "assumption"},
+        {"platform.nvme.link.max_payload", T::Size, "256B", "128B", "4KiB", {},
+         "PCIe Max_Payload_Size: data bytes per write or completion TLP.",
+         "common platform setting"},
+        {"platform.nvme.link.max_read_request", T::Size, "512B", "128B", "4KiB", {},
+         "PCIe Max_Read_Request_Size: bytes per read request TLP.", "common platform setting"},
+        {"platform.nvme.link.tlp_overhead", T::Size, "24B", "0B", "64B", {},
+         "Header and framing bytes per TLP.",
+         "4-DW header 16 B + STP token 4 B + LCRC 4 B (PCIe 3.0+ framing)"},
+        {"platform.nvme.queue_depth", T::Int, "1024", "2", "65536", {},
+         "Entries per I/O submission and completion queue.",
+         "Linux nvme io_queue_depth module parameter default"},
+        {"platform.nvme.controller.cores", T::Int, "4", "1", "64", {},
+         "Controller firmware cores that process commands in parallel.", "assumption"},
+        {"platform.nvme.controller.cmd_latency", T::Time, "1500ns", "0ps", "1ms", {},
+         "Firmware time per command.", "assumption"},
+        {"platform.nvme.flash.channels", T::Int, "8", "1", "64", {},
+         "NAND channels.", "typical 8-channel NVMe controller"},
+        {"platform.nvme.flash.dies_per_channel", T::Int, "4", "1", "64", {},
+         "NAND dies on each channel.", "assumption"},
+        {"platform.nvme.flash.read_latency", T::Time, "45us", "1us", "10ms", {},
+         "NAND page read time (tR).", "tR of TLC NAND"},
+        {"platform.nvme.flash.program_latency", T::Time, "12us", "1us", "10ms", {},
+         "Time to accept a write into the SSD's write cache.", "assumption"},
+        {"platform.nvme.flash.channel_bandwidth", T::Bandwidth, "1.2GB/s", "1MB/s", "100GB/s", {},
+         "Transfer bandwidth of one NAND channel.", "ONFI 4.x: 1200 MT/s x 8 bit"},
+        {"platform.nvme.flash.page_size", T::Size, "16KiB", "4KiB", "64KiB", {},
+         "NAND page size; the unit of a flash read.", "TLC NAND page"},
+        {"platform.nvme.capacity", T::Size, "1TiB", "1MiB", "1PiB", {},
+         "Namespace capacity.", "assumption"},
+        {"platform.nvme.msix.coalesce_count", T::Int, "0", "0", "255", {},
+         "Completions that trigger an interrupt when coalescing (0 = off).",
+         "NVMe Interrupt Coalescing feature, off by default"},
+        {"platform.nvme.msix.coalesce_time", T::Time, "0ps", "0ps", "25500us", {},
+         "Longest a completion waits for coalescing (spec: 100 us units, at most 255).",
+         "NVMe Interrupt Coalescing feature, off by default"},
+        {"platform.nvme.msi_latency", T::Time, "300ns", "0ps", "10us", {},
+         "From the device's MSI write to the core's interrupt entry.", "assumption"},
+
+        {"kernel.iova.magazine_size", T::Int, "127", "1", "4096", {},
+         "IOVAs per rcache magazine.", "IOVA_MAG_SIZE (drivers/iommu/iova.c)"},
+        {"kernel.iova.depot_max", T::Int, "32", "0", "4096", {},
+         "Full magazines kept in each size class's depot.", "MAX_GLOBAL_MAGS, v6.6"},
+        {"kernel.iova.pci_32bit_workaround", T::Bool, "true", "", "", {},
+         "Allocate IOVAs below 4 GiB first, as Linux does for PCI devices.",
+         "Linux default unless iommu.forcedac=1 (kernel-dma-paths.md §2)"},
+        {"kernel.flush_queue.size", T::Int, "256", "2", "65536", {},
+         "Entries per per-CPU flush queue (one fewer are usable).",
+         "IOVA_DEFAULT_FQ_SIZE (drivers/iommu/dma-iommu.c)"},
+        {"kernel.flush_queue.timeout", T::Time, "10ms", "1us", "10s", {},
+         "Flush timer armed by the first unmap queued after a flush.",
+         "IOVA_DEFAULT_FQ_TIMEOUT (drivers/iommu/dma-iommu.c)"},
+        {"kernel.iommu.poll_interval", T::Time, "1us", "1ns", "1ms", {},
+         "Delay between polls of the completion-wait semaphore.",
+         "udelay(1) in wait_on_sem (drivers/iommu/amd/iommu.c)"},
+        // clang-format on
+    };
+
+    for (const Cost& c : kCosts) {
+        std::string what = *c.what ? c.what : std::string("Cycles per call of ") + c.name + ".";
+        p.push_back({std::string("kernel.cost.") + c.name,
+                     T::Cycles,
+                     c.cycles,
+                     "0",
+                     "10000000",
+                     {},
+                     what,
+                     kCostSource});
+    }
+
+    std::vector<Param> jobs = {
+        // clang-format off
+        {"workloads.*.device", T::Enum, "nvme0", "", "", {"nvme0"},
+         "Device the job issues its I/O to.", "the platform's one NVMe SSD"},
+        {"workloads.*.rw", T::Enum, "randread", "", "", {"read", "write", "randread", "randwrite"},
+         "I/O pattern, as fio's rw option.", "4 KiB random read, the IOMMU-sensitive case"},
+        {"workloads.*.bs", T::Size, "4KiB", "512B", "8MiB", {},
+         "Size of each I/O.", "4 KiB random read, the IOMMU-sensitive case"},
+        {"workloads.*.iodepth", T::Int, "32", "1", "65536", {},
+         "I/Os in flight per job.", "assumption: a deep queue, as in SSD benchmarks"},
+        {"workloads.*.jobs", T::Int, "1", "1", "256", {},
+         "Copies of the job; copy i runs on core (first_cpu + i) mod platform.cpu.cores.",
+         "fio numjobs default"},
+        {"workloads.*.first_cpu", T::Int, "0", "0", "255", {},
+         "Core of the job's first copy.", "assumption"},
+        {"workloads.*.size", T::Size, "1GiB", "4KiB", "1PiB", {},
+         "Region of the device the job addresses, from offset 0.", "assumption"},
+        {"workloads.*.ios", T::Int, "0", "0", "1000000000000", {},
+         "I/Os per job copy (0 = until sim.duration).", "simulator default: run for sim.duration"},
+        {"workloads.*.verify", T::Bool, "false", "", "", {},
+         "Check that every block read carries its LBA's pattern at the page the driver mapped.",
+         "fio verify; needs platform.memory.backing_store"},
+        // clang-format on
+    };
+    p.insert(p.end(), jobs.begin(), jobs.end());
+    return p;
+}
+
+} // namespace
+
+const std::vector<Param>& schema() {
+    static const std::vector<Param> table = build();
+    return table;
+}
+
+} // namespace iosim::cfg

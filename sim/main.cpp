@@ -1,0 +1,269 @@
+// sim: the command-line front end (DESIGN.md, "The `sim` command").
+//   sim CONFIG.yaml [OVERLAY.yaml ...] [-o DIR] [--set KEY=VALUE]... [--seed N] [--duration TIME]
+//       [--validate] [--print-config] [--list-params [--format md]] [-q|-v] [--progress] [-j N]
+// Exit status: 0 ok, 1 simulation or internal error, 2 usage or configuration error.
+// A config with a `compare:` section runs each variant as its own process (SystemC elaborates
+// once per process), up to -j at a time, and prints the comparison.
+#include "sim/config/config.h"
+#include "sim/outputs.h"
+#include "sim/platform.h"
+#include "sim/run.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef IOSIM_GIT_REVISION
+#define IOSIM_GIT_REVISION "unknown"
+#endif
+#ifndef IOSIM_VERSION
+#define IOSIM_VERSION "0.1.0"
+#endif
+
+namespace {
+
+constexpr int kExitOk = 0, kExitSim = 1, kExitUsage = 2;
+
+struct Cli {
+    std::vector<std::string> files;
+    std::string out_dir;
+    std::vector<std::string> sets;
+    std::string seed, duration;
+    bool validate = false, print_config = false, list_params = false;
+    std::string format = "text";
+    bool quiet = false, verbose = false, progress = false;
+    unsigned jobs = 0;
+};
+
+std::string command_line(int argc, char** argv) {
+    std::string s;
+    for (int i = 0; i < argc; ++i) {
+        if (i) s += ' ';
+        s += argv[i];
+    }
+    return s;
+}
+
+nlohmann::json manifest_base(int argc, char** argv, const iosim::cfg::Config& c) {
+    nlohmann::json m;
+    m["command_line"] = command_line(argc, argv);
+    m["config_files"] = c.sources;
+    m["seed"] = c.integer("sim.seed");
+    m["git_revision"] = IOSIM_GIT_REVISION;
+    m["versions"] = {{"iommu-sim", IOSIM_VERSION},
+                     {"systemc", sc_core::sc_version()},
+                     {"compiler", __VERSION__}};
+    return m;
+}
+
+// ------------------------------------------------------------------ one run
+
+int run_one(const Cli& cli, const iosim::cfg::Config& c, int argc, char** argv) {
+    nlohmann::json manifest = manifest_base(argc, argv, c);
+    try {
+        iosim::Platform platform(c);
+        iosim::RunOptions ro;
+        ro.progress = cli.progress;
+        ro.progress_auto = !cli.quiet;
+        iosim::RunResult r = iosim::run_simulation(platform, c, ro);
+        manifest["performance"] = r.performance;
+        manifest["exit_status"] = kExitOk;
+        if (!cli.out_dir.empty()) iosim::write_run_outputs(cli.out_dir, r.stats, c.dump_yaml(), manifest);
+        if (!cli.quiet) iosim::print_summary(std::cout, r.stats);
+        if (cli.verbose)
+            std::cerr << "[sim] " << r.performance.dump() << '\n';
+        return kExitOk;
+    } catch (const iosim::cfg::ConfigError& e) {
+        std::cerr << "sim: " << e.what() << '\n';
+        return kExitUsage;
+    } catch (const std::exception& e) {
+        std::cerr << "sim: error: simulation failed: " << e.what() << '\n';
+        if (!cli.out_dir.empty()) {
+            manifest["exit_status"] = kExitSim;
+            manifest["error"] = e.what();
+            std::filesystem::create_directories(cli.out_dir);
+            std::ofstream(std::filesystem::path(cli.out_dir) / "manifest.json") << manifest.dump(2) << '\n';
+        }
+        return kExitSim;
+    }
+}
+
+// ------------------------------------------------------------------ compare: one process each
+
+std::string variant_folder(const std::string& name) {
+    std::string s;
+    for (char ch : name) s += (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-' || ch == '_' || ch == '=' || ch == ',') ? ch : '_';
+    return s;
+}
+
+int run_compare(const Cli& cli, const iosim::cfg::Config& c, const char* self) {
+    namespace fs = std::filesystem;
+    // Cartesian product of the compare axes, in file order.
+    std::vector<iosim::Variant> variants(1);
+    for (const auto& [key, values] : c.compare()) {
+        std::vector<iosim::Variant> next;
+        for (const auto& v : variants)
+            for (const auto& val : values) {
+                iosim::Variant n = v;
+                n.settings.emplace_back(key, val);
+                next.push_back(std::move(n));
+            }
+        variants.swap(next);
+    }
+    const bool single_axis = c.compare().size() == 1;
+    for (auto& v : variants) {
+        for (const auto& [k, val] : v.settings) {
+            if (!v.name.empty()) v.name += ',';
+            v.name += single_axis ? val : k.substr(k.rfind('.') + 1) + "=" + val;
+        }
+    }
+
+    std::string base = cli.out_dir;
+    bool temp = false;
+    if (base.empty()) {
+        std::string tmpl = (fs::temp_directory_path() / "iommu-sim.XXXXXX").string();
+        if (!mkdtemp(tmpl.data())) {
+            std::cerr << "sim: error: cannot create a temporary folder: " << std::strerror(errno) << '\n';
+            return kExitSim;
+        }
+        base = tmpl;
+        temp = true;
+    }
+    fs::create_directories(base);
+
+    unsigned parallel = cli.jobs ? cli.jobs : std::max(1u, std::thread::hardware_concurrency());
+    std::vector<pid_t> pids(variants.size(), -1);
+    std::vector<int> status(variants.size(), -1);
+    std::size_t next = 0, running = 0, done = 0;
+    const bool show = cli.progress || (!cli.quiet && isatty(STDERR_FILENO));
+    auto launch = [&](std::size_t i) {
+        std::vector<std::string> args{self};
+        for (const auto& f : cli.files) args.push_back(f);
+        for (const auto& s : cli.sets) args.insert(args.end(), {"--set", s});
+        if (!cli.seed.empty()) args.insert(args.end(), {"--seed", cli.seed});
+        if (!cli.duration.empty()) args.insert(args.end(), {"--duration", cli.duration});
+        for (const auto& [k, val] : variants[i].settings) args.insert(args.end(), {"--set", k + "=" + val});
+        args.insert(args.end(), {"--no-compare", "-q", "-o", (fs::path(base) / variant_folder(variants[i].name)).string()});
+        std::vector<char*> av;
+        for (auto& a : args) av.push_back(a.data());
+        av.push_back(nullptr);
+        pid_t pid = fork();
+        if (pid == 0) {
+            execv("/proc/self/exe", av.data());
+            std::perror("sim: exec");
+            _exit(kExitSim);
+        }
+        pids[i] = pid;
+        ++running;
+    };
+    while (done < variants.size()) {
+        while (running < parallel && next < variants.size()) launch(next++);
+        int st = 0;
+        pid_t pid = wait(&st);
+        if (pid < 0) break;
+        for (std::size_t i = 0; i < pids.size(); ++i)
+            if (pids[i] == pid) status[i] = WIFEXITED(st) ? WEXITSTATUS(st) : kExitSim;
+        --running;
+        ++done;
+        if (show) std::cerr << "\r[sim] variants done: " << done << "/" << variants.size() << std::flush;
+    }
+    if (show) std::cerr << '\n';
+
+    int worst = kExitOk;
+    std::vector<iosim::Variant> ok;
+    for (std::size_t i = 0; i < variants.size(); ++i) {
+        if (status[i] != kExitOk) {
+            std::cerr << "sim: variant '" << variants[i].name << "' failed with exit status " << status[i] << '\n';
+            worst = std::max(worst, status[i] == kExitUsage ? kExitUsage : kExitSim);
+            continue;
+        }
+        std::ifstream f(fs::path(base) / variant_folder(variants[i].name) / "stats.json");
+        variants[i].stats = nlohmann::json::parse(f);
+        ok.push_back(variants[i]);
+    }
+    if (!ok.empty()) {
+        if (!cli.quiet) iosim::print_comparison(std::cout, ok);
+        if (!temp) iosim::write_comparison_csv((fs::path(base) / "comparison.csv").string(), ok);
+    }
+    if (temp) fs::remove_all(base);
+    return worst;
+}
+
+} // namespace
+
+int sc_main(int argc, char* argv[]) {
+    Cli cli;
+    bool no_compare = false;
+    CLI::App app{"iommu-sim: a SystemC/TLM-2.0 simulator of the host DMA path", "sim"};
+    app.add_option("config", cli.files, "YAML config files; later ones override earlier ones");
+    app.add_option("-o,--output", cli.out_dir, "write stats.json, stats.csv, config.yaml, manifest.json here");
+    app.add_option("--set", cli.sets, "override one key: KEY=VALUE (repeatable)");
+    app.add_option("--seed", cli.seed, "same as --set sim.seed=N");
+    app.add_option("--duration", cli.duration, "same as --set sim.duration=TIME");
+    app.add_flag("--validate", cli.validate, "check the configuration and exit");
+    app.add_flag("--print-config", cli.print_config, "print the resolved configuration (defaults included) and exit");
+    app.add_flag("--list-params", cli.list_params, "print every configuration key and exit");
+    app.add_option("--format", cli.format, "format of --list-params: text or md")->check(CLI::IsMember({"text", "md"}));
+    app.add_flag("-q,--quiet", cli.quiet, "print no summary");
+    app.add_flag("-v,--verbose", cli.verbose, "print run performance on stderr");
+    app.add_flag("--progress", cli.progress, "always show the progress line on stderr");
+    app.add_option("-j,--jobs", cli.jobs, "variants run at once (default: the number of cores)");
+    app.add_flag("--no-compare", no_compare, "ignore the config's compare section: run it as is");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int rc = app.exit(e);
+        return rc == 0 ? kExitOk : kExitUsage;
+    }
+
+    if (cli.list_params) {
+        std::cout << iosim::cfg::list_params(cli.format == "md");
+        return kExitOk;
+    }
+    if (cli.files.empty()) {
+        std::cerr << "sim: error: no config file given (try: sim configs/nvme_iommu.yaml)\n";
+        return kExitUsage;
+    }
+    std::vector<std::string> sets = cli.sets;
+    if (!cli.seed.empty()) sets.push_back("sim.seed=" + cli.seed);
+    if (!cli.duration.empty()) sets.push_back("sim.duration=" + cli.duration);
+
+    try {
+        iosim::cfg::Config c = iosim::cfg::Config::load(cli.files, sets);
+        if (cli.print_config) {
+            std::cout << c.dump_yaml();
+            return kExitOk;
+        }
+        if (cli.validate) {
+            iosim::Platform check(c); // cross-key checks happen at elaboration
+            if (!cli.quiet) std::cout << "configuration is valid\n";
+            return kExitOk;
+        }
+        if (!c.compare().empty() && !no_compare) return run_compare(cli, c, argv[0]);
+        return run_one(cli, c, argc, argv);
+    } catch (const iosim::cfg::ConfigError& e) {
+        std::cerr << "sim: " << e.what() << '\n';
+        return kExitUsage;
+    } catch (const std::exception& e) {
+        std::cerr << "sim: internal error: " << e.what() << '\n';
+        return kExitSim;
+    }
+}
+
+// Our own entry point, ahead of libsystemc's: SystemC prints its banner on stderr when the
+// simulation context starts unless this variable is set, and a tool's stderr is for its messages.
+int main(int argc, char* argv[]) {
+    setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);
+    return sc_core::sc_elab_and_sim(argc, argv);
+}

@@ -1,0 +1,247 @@
+#include "sim/outputs.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <ostream>
+#include <set>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "models/common/stats.h"
+
+namespace iosim {
+
+namespace {
+
+const nlohmann::json kNull;
+
+double num(const nlohmann::json& j, const std::string& path) {
+    const auto& v = at_path(j, path);
+    return v.is_number() ? v.get<double>() : 0.0;
+}
+
+std::string grouped(double v) {
+    auto s = fmt::format("{:.0f}", v);
+    std::string out;
+    int n = 0;
+    for (auto it = s.rbegin(); it != s.rend(); ++it) {
+        if (n && n % 3 == 0 && *it != '-') out.push_back(',');
+        out.push_back(*it);
+        ++n;
+    }
+    return {out.rbegin(), out.rend()};
+}
+
+// Exclusive CPU time per function, largest first, functions with no time left out.
+std::vector<std::pair<std::string, double>> top_functions(const nlohmann::json& s,
+                                                          std::size_t n) {
+    std::vector<std::pair<std::string, double>> v;
+    const auto& f = at_path(s, "cpu.busy_ns_by_function");
+    if (f.is_object())
+        for (auto it = f.begin(); it != f.end(); ++it)
+            if (it.value().is_number() && it.value().get<double>() > 0)
+                v.emplace_back(it.key(), it.value().get<double>());
+    std::stable_sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.second > b.second; });
+    if (v.size() > n) v.resize(n);
+    return v;
+}
+
+double total_ios(const nlohmann::json& s) {
+    double n = 0;
+    const auto& w = at_path(s, "workloads");
+    if (w.is_object())
+        for (auto it = w.begin(); it != w.end(); ++it) n += num(it.value(), "completed");
+    return n;
+}
+
+} // namespace
+
+const nlohmann::json& at_path(const nlohmann::json& j, const std::string& dotted) {
+    const nlohmann::json* node = &j;
+    std::size_t pos = 0;
+    while (pos <= dotted.size()) {
+        std::size_t dot = dotted.find('.', pos);
+        std::string key = dotted.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
+        if (!node->is_object()) return kNull;
+        auto it = node->find(key);
+        if (it == node->end()) return kNull;
+        node = &*it;
+        if (dot == std::string::npos) break;
+        pos = dot + 1;
+    }
+    return *node;
+}
+
+void print_summary(std::ostream& os, const nlohmann::json& s) {
+    const std::string mode = at_path(s, "iommu.mode").is_string()
+                                 ? at_path(s, "iommu.mode").get<std::string>()
+                                 : "?";
+    os << fmt::format("iommu-sim: IOMMU {}, {:.3f} ms simulated after {:.3f} ms warm-up\n\n", mode,
+                      num(s, "sim.simulated_ns") / 1e6, num(s, "sim.warmup_ns") / 1e6);
+    os << fmt::format("{:<16} {:>12} {:>10} {:>9} {:>9} {:>9} {:>7}\n", "workload", "IOPS", "MB/s",
+                      "p50 us", "p99 us", "p99.9 us", "errors");
+    const auto& w = at_path(s, "workloads");
+    if (w.is_object()) {
+        for (auto it = w.begin(); it != w.end(); ++it) {
+            const auto& j = it.value();
+            os << fmt::format("{:<16} {:>12} {:>10.1f} {:>9.1f} {:>9.1f} {:>9.1f} {:>7}\n", it.key(),
+                              grouped(num(j, "iops")), num(j, "bytes_per_s") / 1e6,
+                              num(j, "latency_ns.p50") / 1e3, num(j, "latency_ns.p99") / 1e3,
+                              num(j, "latency_ns.p999") / 1e3, grouped(num(j, "errors")));
+        }
+    }
+    const double ios = std::max(1.0, total_ios(s));
+    os << '\n';
+    os << fmt::format("IOMMU  IOTLB {} lookups, hit rate {:.2f} %, {} walks ({} memory reads), "
+                      "{} faults\n",
+                      grouped(num(s, "iommu.iotlb.lookups")), 100 * num(s, "iommu.iotlb.hit_rate"),
+                      grouped(num(s, "iommu.walk.walks")), grouped(num(s, "iommu.walk.memory_reads")),
+                      grouped(num(s, "iommu.faults")));
+    os << fmt::format("       {} invalidation commands, {} completion waits, {:.0f} ns waited and "
+                      "{:.0f} ns lock spin per I/O\n",
+                      grouped(num(s, "iommu.invalidation.commands")),
+                      grouped(num(s, "iommu.invalidation.completion_waits")),
+                      num(s, "iommu.invalidation.wait_ns") / ios,
+                      num(s, "iommu.invalidation.lock_spin_ns") / ios);
+    os << fmt::format("CPU    {} cores, utilization {:.1f} %, {:.2f} us CPU per I/O\n",
+                      num(s, "cpu.cores"), 100 * num(s, "cpu.utilization"),
+                      num(s, "cpu.ns_per_io") / 1e3);
+    os << "\nTop kernel functions (exclusive CPU time):\n";
+    const double busy = std::max(1.0, num(s, "cpu.busy_ns"));
+    for (const auto& [name, ns] : top_functions(s, 10))
+        os << fmt::format("  {:<34} {:>9.0f} ns/IO {:>6.1f} %\n", name, ns / ios, 100 * ns / busy);
+}
+
+void print_comparison(std::ostream& os, const std::vector<Variant>& vs) {
+    std::vector<std::string> workloads;
+    for (const auto& v : vs) {
+        const auto& w = at_path(v.stats, "workloads");
+        if (w.is_object())
+            for (auto it = w.begin(); it != w.end(); ++it)
+                if (std::find(workloads.begin(), workloads.end(), it.key()) == workloads.end())
+                    workloads.push_back(it.key());
+    }
+    std::size_t width = 14;
+    for (const auto& v : vs) width = std::max(width, v.name.size() + 2);
+    auto row = [&](const std::string& label, auto cell) {
+        os << fmt::format("{:<36}", label);
+        for (const auto& v : vs) os << fmt::format("{:>{}}", cell(v.stats), width);
+        os << '\n';
+    };
+    os << fmt::format("{:<36}", "");
+    for (const auto& v : vs) os << fmt::format("{:>{}}", v.name, width);
+    os << '\n';
+    for (const auto& wl : workloads) {
+        const std::string k = "workloads." + wl + ".";
+        const std::string tag = workloads.size() > 1 ? " (" + wl + ")" : "";
+        row("IOPS" + tag, [&](const auto& s) { return grouped(num(s, k + "iops")); });
+        row("bandwidth MB/s" + tag,
+            [&](const auto& s) { return fmt::format("{:.1f}", num(s, k + "bytes_per_s") / 1e6); });
+        for (auto [p, name] : {std::pair{"p50", "latency p50 us"}, {"p99", "latency p99 us"},
+                               {"p999", "latency p99.9 us"}})
+            row(name + tag, [&, p = std::string(p)](const auto& s) {
+                return fmt::format("{:.1f}", num(s, k + "latency_ns." + p) / 1e3);
+            });
+    }
+    row("CPU utilization %",
+        [](const auto& s) { return fmt::format("{:.1f}", 100 * num(s, "cpu.utilization")); });
+    row("CPU us per I/O",
+        [](const auto& s) { return fmt::format("{:.2f}", num(s, "cpu.ns_per_io") / 1e3); });
+    row("IOTLB hit rate %", [](const auto& s) {
+        return num(s, "iommu.iotlb.lookups") > 0
+                   ? fmt::format("{:.2f}", 100 * num(s, "iommu.iotlb.hit_rate"))
+                   : std::string("-");
+    });
+    row("IOTLB lookups", [](const auto& s) { return grouped(num(s, "iommu.iotlb.lookups")); });
+    row("page walks", [](const auto& s) { return grouped(num(s, "iommu.walk.walks")); });
+    row("invalidation commands",
+        [](const auto& s) { return grouped(num(s, "iommu.invalidation.commands")); });
+    row("completion waits",
+        [](const auto& s) { return grouped(num(s, "iommu.invalidation.completion_waits")); });
+    row("lazy flushes", [](const auto& s) { return grouped(num(s, "kernel.flush_queue.flushes")); });
+    row("faults", [](const auto& s) { return grouped(num(s, "iommu.faults")); });
+
+    // Top kernel functions: the union of each variant's top 6, in ns of CPU per I/O.
+    std::vector<std::string> fns;
+    for (const auto& v : vs)
+        for (const auto& [name, ns] : top_functions(v.stats, 6))
+            if (std::find(fns.begin(), fns.end(), name) == fns.end()) fns.push_back(name);
+    os << "top kernel functions, CPU ns per I/O:\n";
+    for (const auto& fn : fns)
+        row("  " + fn, [&](const auto& s) {
+            return fmt::format("{:.0f}", num(s, "cpu.busy_ns_by_function." + fn) /
+                                             std::max(1.0, total_ios(s)));
+        });
+}
+
+void write_comparison_csv(const std::string& path, const std::vector<Variant>& vs) {
+    std::ofstream f(path);
+    if (!f) throw std::runtime_error("cannot write " + path);
+    std::vector<std::string> keys;
+    for (const auto& v : vs)
+        for (const auto& [k, val] : v.settings)
+            if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+    static const char* metrics[] = {"cpu.utilization", "cpu.ns_per_io", "iommu.iotlb.lookups",
+                                    "iommu.iotlb.hit_rate", "iommu.walk.walks",
+                                    "iommu.walk.memory_reads", "iommu.invalidation.commands",
+                                    "iommu.invalidation.completion_waits",
+                                    "iommu.invalidation.wait_ns", "kernel.flush_queue.flushes",
+                                    "iommu.faults", "sim.simulated_ns"};
+    f << "variant";
+    for (const auto& k : keys) f << ',' << k;
+    f << ",workload,iops,bytes_per_s,latency_p50_ns,latency_p99_ns,latency_p999_ns";
+    for (const char* m : metrics) f << ',' << m;
+    f << '\n';
+    for (const auto& v : vs) {
+        const auto& w = at_path(v.stats, "workloads");
+        if (!w.is_object()) continue;
+        for (auto it = w.begin(); it != w.end(); ++it) {
+            f << v.name;
+            for (const auto& k : keys) {
+                std::string val;
+                for (const auto& [sk, sv] : v.settings)
+                    if (sk == k) val = sv;
+                f << ',' << val;
+            }
+            const auto& j = it.value();
+            f << ',' << it.key() << ',' << num(j, "iops") << ',' << num(j, "bytes_per_s") << ','
+              << num(j, "latency_ns.p50") << ',' << num(j, "latency_ns.p99") << ','
+              << num(j, "latency_ns.p999");
+            for (const char* m : metrics) f << ',' << at_path(v.stats, m).dump();
+            f << '\n';
+        }
+    }
+}
+
+void write_run_outputs(const std::string& dir, const nlohmann::json& stats,
+                       const std::string& config_yaml, const nlohmann::json& manifest) {
+    namespace fs = std::filesystem;
+    fs::create_directories(dir);
+    auto open = [&](const char* name) {
+        std::ofstream f(fs::path(dir) / name);
+        if (!f) throw std::runtime_error("cannot write " + (fs::path(dir) / name).string());
+        return f;
+    };
+    {
+        auto f = open("stats.json");
+        f << stats.dump(2) << '\n';
+    }
+    {
+        auto f = open("stats.csv");
+        Stats::write_csv(stats, f);
+    }
+    {
+        auto f = open("config.yaml");
+        f << config_yaml;
+    }
+    {
+        auto f = open("manifest.json");
+        f << manifest.dump(2) << '\n';
+    }
+}
+
+} // namespace iosim

@@ -1,0 +1,361 @@
+#include "sim/platform.h"
+
+#include "models/common/event_queue.h"
+#include "models/memory/page_allocator.h"
+#include "models/pcie/pcie_link.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+namespace iosim {
+
+namespace {
+
+std::string key_of(Fn f) { return std::string(fn_name(f)); }
+
+} // namespace
+
+Platform::Platform(const cfg::Config& c) {
+    const std::uint64_t seed = static_cast<std::uint64_t>(c.integer("sim.seed"));
+
+    // ---------------------------------------------------------------- checks across keys
+    if (c.integer("platform.nvme.msix.coalesce_count") > 0 &&
+        c.time("platform.nvme.msix.coalesce_time") == 0)
+        throw cfg::ConfigError("platform.nvme.msix: error: coalesce_count > 0 needs a "
+                               "coalesce_time > 0, or completions below the count never "
+                               "raise an interrupt");
+    if (c.integer("platform.iommu.iotlb.entries") % c.integer("platform.iommu.iotlb.ways") != 0)
+        throw cfg::ConfigError("platform.iommu.iotlb: error: entries (" +
+                               std::to_string(c.integer("platform.iommu.iotlb.entries")) +
+                               ") must be a multiple of ways (" +
+                               std::to_string(c.integer("platform.iommu.iotlb.ways")) + ")");
+    if (c.integer("platform.iommu.walk_cache.entries") > 0 &&
+        c.integer("platform.iommu.walk_cache.entries") %
+                std::min(c.integer("platform.iommu.walk_cache.ways"),
+                         c.integer("platform.iommu.walk_cache.entries")) !=
+            0)
+        throw cfg::ConfigError("platform.iommu.walk_cache: error: entries must be a multiple of "
+                               "ways");
+
+    const auto fq_size = c.integer("kernel.flush_queue.size");
+    if (fq_size & (fq_size - 1))
+        throw cfg::ConfigError("kernel.flush_queue.size: error: " + std::to_string(fq_size) +
+                               " is not a power of two (the ring index is masked, as in "
+                               "dma-iommu.c)");
+
+    // ---------------------------------------------------------------- kernel costs
+    const double hz = c.hz("platform.cpu.frequency");
+    for (std::size_t i = 0; i < kFnCount; ++i) {
+        std::string_view key = fn_cost_key(static_cast<Fn>(i));
+        if (!key.empty())
+            costs_.ps[i] = cycles_to_time(c.cycles("kernel.cost." + std::string(key)), hz);
+    }
+
+    // ---------------------------------------------------------------- hardware
+    MemoryParams mp;
+    mp.size = c.bytes("platform.memory.size");
+    mp.latency = c.time("platform.memory.latency");
+    mp.bandwidth = c.bytes_per_s("platform.memory.bandwidth");
+    mp.channels = static_cast<unsigned>(c.integer("platform.memory.channels"));
+    mp.backing_store = c.flag("platform.memory.backing_store");
+    mem_ = std::make_unique<Memory>("memory", mp);
+    // The first 1 GiB stays for the kernel image and the like; buffers come from the rest.
+    pages_ = std::make_unique<PageAllocator>(1ull << 30, mp.size - (1ull << 30), seed);
+
+    IommuParams ip;
+    ip.mode = iommu_mode_from(c.str("platform.iommu.mode"));
+    ip.iotlb.entries = static_cast<unsigned>(c.integer("platform.iommu.iotlb.entries"));
+    ip.iotlb.ways = static_cast<unsigned>(c.integer("platform.iommu.iotlb.ways"));
+    const std::string pol = c.str("platform.iommu.iotlb.policy");
+    ip.iotlb.policy = pol == "lru" ? CachePolicy::Lru
+                                   : (pol == "fifo" ? CachePolicy::Fifo : CachePolicy::Random);
+    ip.iotlb.seed = seed ^ fnv1a("iommu.iotlb");
+    ip.iotlb_hit_latency = c.time("platform.iommu.iotlb.hit_latency");
+    ip.walk_cache_entries = static_cast<unsigned>(c.integer("platform.iommu.walk_cache.entries"));
+    ip.walk_cache_ways = static_cast<unsigned>(c.integer("platform.iommu.walk_cache.ways"));
+    ip.walker_slots = static_cast<unsigned>(c.integer("platform.iommu.walker.slots"));
+    ip.walk_read_overhead = c.time("platform.iommu.walker.read_overhead");
+    ip.inv_pages_latency = c.time("platform.iommu.cmd.inv_pages_latency");
+    ip.inv_all_latency = c.time("platform.iommu.cmd.inv_all_latency");
+    ip.completion_wait_latency = c.time("platform.iommu.cmd.completion_wait_latency");
+    ip.doorbell_latency = c.time("platform.iommu.cmd.doorbell_latency");
+    iommu_ = std::make_unique<Iommu>("iommu", ip);
+
+    CpuParams cp;
+    cp.cores = static_cast<unsigned>(c.integer("platform.cpu.cores"));
+    cp.hz = hz;
+    cpu_ = std::make_unique<Cpu>("cpu", cp, costs_);
+
+    PcieLinkParams lp;
+    lp.gen = static_cast<unsigned>(c.integer("platform.nvme.link.gen"));
+    lp.lanes = static_cast<unsigned>(c.integer("platform.nvme.link.lanes"));
+    lp.latency = c.time("platform.nvme.link.latency");
+    lp.max_payload = static_cast<unsigned>(c.bytes("platform.nvme.link.max_payload"));
+    lp.max_read_request = static_cast<unsigned>(c.bytes("platform.nvme.link.max_read_request"));
+    lp.tlp_overhead = static_cast<unsigned>(c.bytes("platform.nvme.link.tlp_overhead"));
+    link_ = std::make_unique<PcieLink>("pcie_nvme0", lp);
+
+    NvmeCtrlParams np;
+    np.controller_cores = static_cast<unsigned>(c.integer("platform.nvme.controller.cores"));
+    np.cmd_latency = c.time("platform.nvme.controller.cmd_latency");
+    np.channels = static_cast<unsigned>(c.integer("platform.nvme.flash.channels"));
+    np.dies_per_channel = static_cast<unsigned>(c.integer("platform.nvme.flash.dies_per_channel"));
+    np.read_latency = c.time("platform.nvme.flash.read_latency");
+    np.program_latency = c.time("platform.nvme.flash.program_latency");
+    np.channel_bandwidth = c.bytes_per_s("platform.nvme.flash.channel_bandwidth");
+    np.flash_page = static_cast<std::uint32_t>(c.bytes("platform.nvme.flash.page_size"));
+    np.capacity = c.bytes("platform.nvme.capacity");
+    np.coalesce_count = static_cast<unsigned>(c.integer("platform.nvme.msix.coalesce_count"));
+    np.coalesce_time = c.time("platform.nvme.msix.coalesce_time");
+    np.msi_latency = c.time("platform.nvme.msi_latency");
+    np.generate_data = mp.backing_store;
+    nvme_ = std::make_unique<NvmeCtrl>("nvme0", np);
+
+    // ---------------------------------------------------------------- wiring
+    nvme_->out_dma.bind(link_->in_dma);
+    link_->out_mmio.bind(nvme_->in_regs);
+    cpu_->out_mmio.bind(link_->in_mmio);
+    cpu_->out_iommu.bind(iommu_->in_regs);
+    nvme_->irq_out.bind(cpu_->in_msi);
+    iommu_->out_mem.bind(mem_->in);
+    iommu_->out_walk.bind(mem_->in);
+    if (ip.mode == IommuMode::Off) {
+        // No IOMMU in the DMA path: the root port goes straight to DRAM.
+        link_->out_dma.bind(mem_->in);
+        iommu_unused_dma_ = std::make_unique<StubInitiator>("iommu_unused_dma");
+        iommu_unused_dma_->out.bind(iommu_->in_dma);
+    } else {
+        link_->out_dma.bind(iommu_->in_dma);
+    }
+
+    // ---------------------------------------------------------------- kernel
+    drv_ = std::make_unique<IommuDriver>(c.time("kernel.iommu.poll_interval"));
+    DmaApiParams dp;
+    dp.mode = ip.mode;
+    dp.iova.cpus = cp.cores;
+    dp.iova.magazine_size = static_cast<unsigned>(c.integer("kernel.iova.magazine_size"));
+    dp.iova.depot_max = static_cast<unsigned>(c.integer("kernel.iova.depot_max"));
+    dp.iova.pci_32bit_workaround = c.flag("kernel.iova.pci_32bit_workaround");
+    dp.fq_size = static_cast<unsigned>(c.integer("kernel.flush_queue.size"));
+    dp.fq_timeout = c.time("kernel.flush_queue.timeout");
+    dma_ = std::make_unique<DmaApi>(dp, *cpu_, *drv_, iommu_.get(), *pages_);
+    nvme_dev_ = &dma_->add_device("nvme0", np.requester_id);
+    const auto depth = static_cast<std::uint32_t>(c.integer("platform.nvme.queue_depth"));
+    nvme_drv_ = std::make_unique<NvmeDriver>(*cpu_, *dma_, *nvme_dev_, *nvme_, depth);
+
+    // ---------------------------------------------------------------- workloads
+    std::vector<unsigned> per_core(cp.cores, 0);
+    for (const std::string& name : c.names("workloads")) {
+        const std::string k = "workloads." + name + ".";
+        FioParams fp;
+        fp.name = name;
+        const std::string rw = c.str(k + "rw");
+        fp.write = rw == "write" || rw == "randwrite";
+        fp.random = rw == "randread" || rw == "randwrite";
+        fp.bs = static_cast<std::uint32_t>(c.bytes(k + "bs"));
+        fp.iodepth = static_cast<std::uint32_t>(c.integer(k + "iodepth"));
+        fp.jobs = static_cast<unsigned>(c.integer(k + "jobs"));
+        fp.first_cpu = static_cast<unsigned>(c.integer(k + "first_cpu"));
+        fp.size = c.bytes(k + "size");
+        fp.ios = static_cast<std::uint64_t>(c.integer(k + "ios"));
+        fp.seed = seed;
+        fp.verify = c.flag(k + "verify");
+        if (fp.size > np.capacity)
+            throw cfg::ConfigError(k + "size: error: the region (" + std::to_string(fp.size) +
+                                   " bytes) is larger than platform.nvme.capacity (" +
+                                   std::to_string(np.capacity) + " bytes)");
+        if (fp.size < fp.bs)
+            throw cfg::ConfigError(k + "size: error: the region is smaller than one block (bs)");
+        if (fp.bs % 512 != 0)
+            throw cfg::ConfigError(k + "bs: error: must be a multiple of the 512-byte LBA");
+        if (fp.verify && !mp.backing_store)
+            throw cfg::ConfigError(k + "verify: error: needs platform.memory.backing_store: true");
+        if (fp.first_cpu >= cp.cores)
+            throw cfg::ConfigError(k + "first_cpu: error: " + std::to_string(fp.first_cpu) +
+                                   " is not a core (platform.cpu.cores = " +
+                                   std::to_string(cp.cores) + ")");
+        const unsigned max_rq = nvme_drv_->max_request_bytes();
+        const unsigned per_io = (fp.bs + max_rq - 1) / max_rq;
+        for (unsigned j = 0; j < fp.jobs; ++j) per_core[(fp.first_cpu + j) % cp.cores] += fp.iodepth * per_io;
+        workloads_.push_back(
+            std::make_unique<FioWorkload>(fp, *cpu_, *nvme_drv_, *pages_, mem_.get()));
+    }
+    for (unsigned core = 0; core < cp.cores; ++core) {
+        if (per_core[core] >= depth)
+            throw cfg::ConfigError(
+                "workloads: error: core " + std::to_string(core) + " would keep " +
+                std::to_string(per_core[core]) + " requests in flight on its NVMe queue of " +
+                std::to_string(depth) + " entries (platform.nvme.queue_depth); lower iodepth or " +
+                "spread the jobs");
+    }
+    if (workloads_.empty())
+        throw cfg::ConfigError("workloads: error: no workload is defined; add one under "
+                               "'workloads:' (for example workloads.randread.rw: randread)");
+
+    register_stats(c);
+}
+
+std::uint64_t Platform::ios_completed() const {
+    std::uint64_t n = 0;
+    for (const auto& w : workloads_) n += w->completed;
+    return n;
+}
+std::uint64_t Platform::ios_inflight() const {
+    std::uint64_t n = 0;
+    for (const auto& w : workloads_) n += w->inflight();
+    return n;
+}
+bool Platform::workloads_finished() const {
+    return std::all_of(workloads_.begin(), workloads_.end(),
+                       [](const auto& w) { return w->finished(); });
+}
+
+std::uint64_t Platform::streaming_ptes_mapped() const {
+    std::uint64_t leaves = 0;
+    for (const auto& d : dma_->domains()) leaves += d->pt.leaf_count();
+    return leaves - dma_->coherent_ptes;
+}
+std::uint64_t Platform::streaming_iovas_outstanding() const {
+    std::uint64_t n = 0;
+    for (const auto& d : dma_->domains()) n += d->iova.outstanding();
+    return dma_->domains().empty() ? 0 : n - dma_->coherent_allocs;
+}
+
+void Platform::register_stats(const cfg::Config& c) {
+    Stats& s = stats_;
+    auto window_s = [this] { return to_s(window_end - window_start); };
+
+    // workloads.<name>
+    for (auto& wp : workloads_) {
+        FioWorkload* w = wp.get();
+        const std::string k = "workloads." + w->params().name + ".";
+        s.counter(k + "completed", &w->completed);
+        s.counter(k + "bytes", &w->bytes);
+        s.counter(k + "requests", &w->requests);
+        s.counter(k + "errors", &w->errors);
+        s.value(k + "iops", [w, window_s] { return std::round(w->completed / window_s()); });
+        s.value(k + "bytes_per_s", [w, window_s] { return std::round(w->bytes / window_s()); });
+        s.histogram(k + "latency_ns", &w->latency_ns);
+        if (w->params().verify) {
+            s.counter(k + "verify.bytes", &w->verified_bytes);
+            s.counter(k + "verify.errors", &w->verify_errors);
+        }
+    }
+
+    // iommu
+    Iommu* mmu = iommu_.get();
+    s.text("iommu.mode", [mmu] { return std::string(to_string(mmu->mode())); });
+    Iotlb& tlb = mmu->iotlb_mut();
+    s.counter("iommu.iotlb.lookups", &tlb.lookups);
+    s.counter("iommu.iotlb.hits", &tlb.hits);
+    s.counter("iommu.iotlb.misses", &tlb.misses);
+    s.value("iommu.iotlb.hit_rate", [&tlb] {
+        return tlb.lookups ? std::round(1e6 * tlb.hits / tlb.lookups) / 1e6 : 0.0;
+    });
+    s.value("iommu.iotlb.entries_used", [&tlb] { return tlb.occupancy(); });
+    s.counter("iommu.translations", &mmu->translations);
+    s.counter("iommu.passthrough", &mmu->passthrough);
+    s.counter("iommu.walk.walks", &mmu->walks);
+    s.counter("iommu.walk.memory_reads", &mmu->walk_reads);
+    static const char* kLevels[] = {"pml4e", "pdpte", "pde"};
+    for (int l = 0; l < 3; ++l) {
+        s.counter(std::string("iommu.walk.cache.") + kLevels[l] + ".hits", &mmu->walk_cache_hits[l]);
+        s.counter(std::string("iommu.walk.cache.") + kLevels[l] + ".misses",
+                  &mmu->walk_cache_misses[l]);
+    }
+    s.value("iommu.walk.busy_ns", [mmu] { return std::round(to_ns(mmu->walk_ps)); });
+    s.counter("iommu.invalidation.commands", &mmu->cmd_total);
+    s.counter("iommu.invalidation.invalidate_pages", &mmu->cmd_inv_pages);
+    s.counter("iommu.invalidation.invalidate_all", &mmu->cmd_inv_all);
+    s.counter("iommu.invalidation.completion_waits", &mmu->cmd_completion_waits);
+    IommuDriver* drv = drv_.get();
+    s.value("iommu.invalidation.wait_ns", [drv] { return std::round(to_ns(drv->wait_ps)); });
+    s.value("iommu.invalidation.lock_spin_ns",
+            [drv] { return std::round(to_ns(drv->lock_spin_ps)); });
+    s.counter("iommu.faults", &mmu->faults_total);
+
+    // kernel
+    DmaApi* d = dma_.get();
+    s.counter("kernel.dma.map_calls", &d->map_calls);
+    s.counter("kernel.dma.unmap_calls", &d->unmap_calls);
+    s.counter("kernel.dma.map_sg_calls", &d->map_sg_calls);
+    s.counter("kernel.dma.unmap_sg_calls", &d->unmap_sg_calls);
+    s.counter("kernel.dma.ptes_mapped", &d->ptes_mapped);
+    s.counter("kernel.dma.ptes_unmapped", &d->ptes_unmapped);
+    s.counter("kernel.iova.alloc_fast", &d->iova_alloc_fast);
+    s.counter("kernel.iova.alloc_slow", &d->iova_alloc_slow);
+    s.counter("kernel.iova.alloc_failed", &d->iova_alloc_failed);
+    s.value("kernel.iova.rbtree_lock_spin_ns",
+            [d] { return std::round(to_ns(d->iova_rbtree_lock_spin_ps)); });
+    s.counter("kernel.flush_queue.flushes", &d->fq_flushes);
+    s.counter("kernel.flush_queue.flushes_full", &d->fq_flushes_full);
+    s.counter("kernel.flush_queue.flushes_timer", &d->fq_flushes_timer);
+    s.counter("kernel.flush_queue.entries", &d->fq_entries);
+    s.counter("kernel.flush_queue.freed", &d->fq_freed);
+
+    // cpu
+    Cpu* cpu = cpu_.get();
+    for (unsigned i = 0; i < cpu->cores(); ++i) {
+        s.value("cpu.core." + std::to_string(i) + ".utilization", [this, cpu, i] {
+            const double w = static_cast<double>(window_end - window_start);
+            return w > 0 ? std::round(1e6 * cpu->busy_ps[i] / w) / 1e6 : 0.0;
+        });
+    }
+    auto busy_total = [cpu] {
+        std::uint64_t b = 0;
+        for (auto v : cpu->busy_ps) b += v;
+        return b;
+    };
+    s.value("cpu.cores", [cpu] { return cpu->cores(); });
+    s.value("cpu.utilization", [this, cpu, busy_total] {
+        const double w = static_cast<double>(window_end - window_start) * cpu->cores();
+        return w > 0 ? std::round(1e6 * busy_total() / w) / 1e6 : 0.0;
+    });
+    s.value("cpu.busy_ns", [busy_total] { return std::round(to_ns(busy_total())); });
+    s.value("cpu.ns_per_io", [this, busy_total] {
+        const std::uint64_t n = ios_completed();
+        return n ? std::round(to_ns(busy_total()) / n) : 0.0;
+    });
+    s.counter("cpu.irqs", &cpu->irqs);
+    KernelAccounting& acct = cpu->accounting();
+    for (std::size_t i = 0; i < kFnCount; ++i) {
+        const std::string name = key_of(static_cast<Fn>(i));
+        s.value("cpu.busy_ns_by_function." + name,
+                [&acct, i] { return std::round(to_ns(acct.excl_ps[i])); });
+        s.value("cpu.inclusive_ns_by_function." + name,
+                [&acct, i] { return std::round(to_ns(acct.incl_ps[i])); });
+        s.counter("cpu.calls_by_function." + name, &acct.calls[i]);
+    }
+    s.on_reset([cpu, &acct] {
+        acct.excl_ps.fill(0);
+        acct.incl_ps.fill(0);
+        std::fill(cpu->busy_ps.begin(), cpu->busy_ps.end(), 0);
+    });
+
+    // devices and links
+    NvmeCtrl* n = nvme_.get();
+    s.counter("devices.nvme0.commands", &n->commands);
+    s.counter("devices.nvme0.msis", &n->msis);
+    s.counter("devices.nvme0.dma_errors", &n->dma_errors);
+    PcieLink* l = link_.get();
+    s.counter("pcie.nvme0.up_bytes", &l->up_bytes);
+    s.counter("pcie.nvme0.down_bytes", &l->down_bytes);
+    s.value("pcie.nvme0.up_utilization", [l, this] {
+        const double w = static_cast<double>(window_end - window_start);
+        return w > 0 ? std::round(1e6 * l->up_busy_ps / w) / 1e6 : 0.0;
+    });
+    s.value("pcie.nvme0.down_utilization", [l, this] {
+        const double w = static_cast<double>(window_end - window_start);
+        return w > 0 ? std::round(1e6 * l->down_busy_ps / w) / 1e6 : 0.0;
+    });
+    s.on_reset([l] { l->up_busy_ps = l->down_busy_ps = 0; });
+    Memory* m = mem_.get();
+    s.counter("memory.reads", &m->reads);
+    s.counter("memory.writes", &m->writes);
+    s.counter("memory.read_bytes", &m->read_bytes);
+    s.counter("memory.write_bytes", &m->write_bytes);
+    (void)c;
+}
+
+} // namespace iosim

@@ -1,0 +1,71 @@
+// The simulated host, elaborated from a resolved configuration: cores, DRAM, the IOMMU, one PCIe
+// Gen-N NVMe SSD, the kernel (DMA API per mode, IOMMU driver, NVMe driver) and the workloads.
+// Every model's counters are registered in one Stats registry under the names of DESIGN.md's
+// output contract.
+#pragma once
+#include "models/common/stats.h"
+#include "models/common/stubs.h"
+#include "models/cpu/cpu.h"
+#include "models/iommu/iommu.h"
+#include "models/kernel/dma_api.h"
+#include "models/kernel/iommu_driver.h"
+#include "models/memory/memory.h"
+#include "models/memory/page_allocator.h"
+#include "models/nvme/nvme_ctrl.h"
+#include "models/nvme/nvme_driver.h"
+#include "models/pcie/pcie_link.h"
+#include "models/workload/fio_job.h"
+#include "sim/config/config.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace iosim {
+
+class Platform {
+public:
+    // Elaborates the platform. Throws cfg::ConfigError for combinations the schema cannot check
+    // on its own (e.g. interrupt coalescing by count without a time limit).
+    explicit Platform(const cfg::Config& c);
+
+    Stats& stats() { return stats_; }
+    Cpu& cpu() { return *cpu_; }
+    Iommu& iommu() { return *iommu_; }
+    Memory& memory() { return *mem_; }
+    DmaApi& dma() { return *dma_; }
+    IommuDriver& iommu_driver() { return *drv_; }
+    NvmeCtrl& nvme() { return *nvme_; }
+    std::vector<std::unique_ptr<FioWorkload>>& workloads() { return workloads_; }
+
+    std::uint64_t ios_completed() const;
+    std::uint64_t ios_inflight() const;
+    bool workloads_finished() const;
+
+    // Streaming DMA state left at the end (after the drain): mappings and IOVAs not returned.
+    std::uint64_t streaming_ptes_mapped() const;
+    std::uint64_t streaming_iovas_outstanding() const;
+
+    // The measured window (set by the run loop) for rates.
+    Time window_start = 0, window_end = 0;
+
+private:
+    void register_stats(const cfg::Config& c);
+
+    Stats stats_;
+    KernelCosts costs_;
+    std::unique_ptr<PageAllocator> pages_;
+    std::unique_ptr<Memory> mem_;
+    std::unique_ptr<Iommu> iommu_;
+    std::unique_ptr<StubInitiator> iommu_unused_dma_; // off: nothing upstream of the IOMMU
+    std::unique_ptr<Cpu> cpu_;
+    std::unique_ptr<PcieLink> link_;
+    std::unique_ptr<NvmeCtrl> nvme_;
+    std::unique_ptr<IommuDriver> drv_;
+    std::unique_ptr<DmaApi> dma_;
+    DmaDevice* nvme_dev_ = nullptr;
+    std::unique_ptr<NvmeDriver> nvme_drv_;
+    std::vector<std::unique_ptr<FioWorkload>> workloads_;
+};
+
+} // namespace iosim
