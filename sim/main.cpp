@@ -109,9 +109,17 @@ std::string variant_folder(const std::string& name) {
 
 int run_compare(const Cli& cli, const iosim::cfg::Config& c, const char* self) {
     namespace fs = std::filesystem;
-    // Cartesian product of the compare axes, in file order.
+    // Cartesian product of the compare axes, in file order. An axis whose key the command line
+    // sets (--set KEY=V) is pinned to that value: `--set platform.iommu.mode=strict` runs strict.
+    std::vector<std::pair<std::string, std::vector<std::string>>> axes;
+    for (const auto& axis : c.compare()) {
+        bool pinned = false;
+        for (const auto& s : cli.sets) pinned |= s.compare(0, axis.first.size() + 1, axis.first + "=") == 0;
+        if (!pinned) axes.push_back(axis);
+    }
+    if (axes.empty()) return -1; // every axis pinned: a single run
     std::vector<iosim::Variant> variants(1);
-    for (const auto& [key, values] : c.compare()) {
+    for (const auto& [key, values] : axes) {
         std::vector<iosim::Variant> next;
         for (const auto& v : variants)
             for (const auto& val : values) {
@@ -121,7 +129,7 @@ int run_compare(const Cli& cli, const iosim::cfg::Config& c, const char* self) {
             }
         variants.swap(next);
     }
-    const bool single_axis = c.compare().size() == 1;
+    const bool single_axis = axes.size() == 1;
     for (auto& v : variants) {
         for (const auto& [k, val] : v.settings) {
             if (!v.name.empty()) v.name += ',';
@@ -203,6 +211,8 @@ int run_compare(const Cli& cli, const iosim::cfg::Config& c, const char* self) {
 } // namespace
 
 int sc_main(int argc, char* argv[]) {
+    // iosim::Time is integer picoseconds and converts to sc_time by its raw value.
+    sc_core::sc_set_time_resolution(1, sc_core::SC_PS);
     Cli cli;
     bool no_compare = false;
     CLI::App app{"iommu-sim: a SystemC/TLM-2.0 simulator of the host DMA path", "sim"};
@@ -250,7 +260,10 @@ int sc_main(int argc, char* argv[]) {
             if (!cli.quiet) std::cout << "configuration is valid\n";
             return kExitOk;
         }
-        if (!c.compare().empty() && !no_compare) return run_compare(cli, c, argv[0]);
+        if (!c.compare().empty() && !no_compare) {
+            const int rc = run_compare(cli, c, argv[0]);
+            if (rc >= 0) return rc;
+        }
         return run_one(cli, c, argc, argv);
     } catch (const iosim::cfg::ConfigError& e) {
         std::cerr << "sim: " << e.what() << '\n';

@@ -27,8 +27,14 @@ public:
     // Serve `service` in the first free gap at or after `arrival`.
     Grant acquire(Time arrival, Time service) {
         Grant g{arrival, arrival + service};
-        if (!iv_.empty() && arrival < iv_.back().end) g = fit(arrival, service);
-        insert(g.start, g.end);
+        if (iv_.empty() || arrival > iv_.back().end) {
+            append(g.start, g.end); // the common case: the resource is idle on arrival
+        } else if (arrival == iv_.back().end) {
+            iv_.back().end = g.end;
+        } else {
+            g = fit(arrival, service);
+            insert(g.start, g.end);
+        }
         busy_total_ += service;
         wait_total_ += g.start - arrival;
         ++grants_;
@@ -55,6 +61,7 @@ public:
 
 private:
     static constexpr std::size_t kHistory = 64;
+    static constexpr unsigned kMaxScan = 8;
     struct Interval {
         Time start, end;
     };
@@ -64,11 +71,22 @@ private:
         auto it = std::upper_bound(iv_.begin(), iv_.end(), arrival,
                                    [](Time t, const Interval& i) { return t < i.end; });
         Time s = arrival;
-        for (; it != iv_.end(); ++it) {
+        // A bounded search: past kMaxScan busy intervals the request queues at the back, so a
+        // saturated resource costs O(1) per request, not O(history).
+        for (unsigned n = 0; it != iv_.end(); ++it, ++n) {
+            if (n == kMaxScan) {
+                s = std::max(s, iv_.back().end);
+                break;
+            }
             if (s + len <= it->start && (len > 0 || s < it->start)) break;
             s = std::max(s, it->end);
         }
         return {s, s + len};
+    }
+    void append(Time start, Time end) {
+        if (end <= start) return;
+        if (iv_.size() >= 2 * kHistory) iv_.erase(iv_.begin(), iv_.begin() + kHistory);
+        iv_.push_back({start, end});
     }
     void insert(Time start, Time end) {
         if (end <= start) return;
