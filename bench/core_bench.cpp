@@ -13,9 +13,11 @@ using namespace iosim;
 
 static void BM_IotlbHit(benchmark::State& st) {
     Iotlb tlb({256, 8, CachePolicy::Lru, 1});
-    for (std::uint64_t i = 0; i < 128; ++i) tlb.insert(1, i << 12, {i << 12, 12, kPermRead});
+    for (std::uint64_t i = 0; i < 128; ++i)
+        tlb.insert(1, i << 12, {i << 12, 12, kPermRead});
     std::uint64_t i = 0;
-    for (auto _ : st) benchmark::DoNotOptimize(tlb.lookup(1, ((i++) & 127) << 12));
+    for (auto _ : st)
+        benchmark::DoNotOptimize(tlb.lookup(1, ((i++) & 127) << 12));
 }
 BENCHMARK(BM_IotlbHit);
 
@@ -47,8 +49,10 @@ static void BM_IovaRcacheAllocFree(benchmark::State& st) {
     p.cpus = 8;
     IovaAllocator a(p);
     std::uint64_t pfns[32];
-    for (auto& pfn : pfns) pfn = a.alloc(0, 1, (1ull << 36) - 1);
-    for (auto& pfn : pfns) a.free(0, pfn, 1);
+    for (auto& pfn : pfns)
+        pfn = a.alloc(0, 1, (1ull << 36) - 1);
+    for (auto& pfn : pfns)
+        a.free(0, pfn, 1);
     for (auto _ : st) {
         std::uint64_t pfn = a.alloc(0, 1, (1ull << 36) - 1);
         a.free(0, pfn, 1);
@@ -75,7 +79,8 @@ BENCHMARK(BM_FlushQueueCycle);
 static void BM_ResourceInOrder(benchmark::State& st) {
     Resource r;
     Time t = 0;
-    for (auto _ : st) benchmark::DoNotOptimize(r.acquire(t += 10, 15));
+    for (auto _ : st)
+        benchmark::DoNotOptimize(r.acquire(t += 10, 15));
 }
 BENCHMARK(BM_ResourceInOrder);
 

@@ -79,10 +79,10 @@ int run_one(const Cli& cli, const iosim::cfg::Config& c, int argc, char** argv) 
         iosim::RunResult r = iosim::run_simulation(platform, c, ro);
         manifest["performance"] = r.performance;
         manifest["exit_status"] = kExitOk;
-        if (!cli.out_dir.empty()) iosim::write_run_outputs(cli.out_dir, r.stats, c.dump_yaml(), manifest);
+        if (!cli.out_dir.empty())
+            iosim::write_run_outputs(cli.out_dir, r.stats, c.dump_yaml(), manifest);
         if (!cli.quiet) iosim::print_summary(std::cout, r.stats);
-        if (cli.verbose)
-            std::cerr << "[sim] " << r.performance.dump() << '\n';
+        if (cli.verbose) std::cerr << "[sim] " << r.performance.dump() << '\n';
         return kExitOk;
     } catch (const iosim::cfg::ConfigError& e) {
         std::cerr << "sim: " << e.what() << '\n';
@@ -93,7 +93,8 @@ int run_one(const Cli& cli, const iosim::cfg::Config& c, int argc, char** argv) 
             manifest["exit_status"] = kExitSim;
             manifest["error"] = e.what();
             std::filesystem::create_directories(cli.out_dir);
-            std::ofstream(std::filesystem::path(cli.out_dir) / "manifest.json") << manifest.dump(2) << '\n';
+            std::ofstream(std::filesystem::path(cli.out_dir) / "manifest.json")
+                << manifest.dump(2) << '\n';
         }
         return kExitSim;
     }
@@ -103,7 +104,11 @@ int run_one(const Cli& cli, const iosim::cfg::Config& c, int argc, char** argv) 
 
 std::string variant_folder(const std::string& name) {
     std::string s;
-    for (char ch : name) s += (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-' || ch == '_' || ch == '=' || ch == ',') ? ch : '_';
+    for (char ch : name)
+        s += (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-' || ch == '_' ||
+              ch == '=' || ch == ',')
+                 ? ch
+                 : '_';
     return s;
 }
 
@@ -114,7 +119,8 @@ int run_compare(const Cli& cli, const iosim::cfg::Config& c, const char* self) {
     std::vector<std::pair<std::string, std::vector<std::string>>> axes;
     for (const auto& axis : c.compare()) {
         bool pinned = false;
-        for (const auto& s : cli.sets) pinned |= s.compare(0, axis.first.size() + 1, axis.first + "=") == 0;
+        for (const auto& s : cli.sets)
+            pinned |= s.compare(0, axis.first.size() + 1, axis.first + "=") == 0;
         if (!pinned) axes.push_back(axis);
     }
     if (axes.empty()) return -1; // every axis pinned: a single run
@@ -142,7 +148,8 @@ int run_compare(const Cli& cli, const iosim::cfg::Config& c, const char* self) {
     if (base.empty()) {
         std::string tmpl = (fs::temp_directory_path() / "iommu-sim.XXXXXX").string();
         if (!mkdtemp(tmpl.data())) {
-            std::cerr << "sim: error: cannot create a temporary folder: " << std::strerror(errno) << '\n';
+            std::cerr << "sim: error: cannot create a temporary folder: " << std::strerror(errno)
+                      << '\n';
             return kExitSim;
         }
         base = tmpl;
@@ -157,14 +164,19 @@ int run_compare(const Cli& cli, const iosim::cfg::Config& c, const char* self) {
     const bool show = cli.progress || (!cli.quiet && isatty(STDERR_FILENO));
     auto launch = [&](std::size_t i) {
         std::vector<std::string> args{self};
-        for (const auto& f : cli.files) args.push_back(f);
-        for (const auto& s : cli.sets) args.insert(args.end(), {"--set", s});
+        for (const auto& f : cli.files)
+            args.push_back(f);
+        for (const auto& s : cli.sets)
+            args.insert(args.end(), {"--set", s});
         if (!cli.seed.empty()) args.insert(args.end(), {"--seed", cli.seed});
         if (!cli.duration.empty()) args.insert(args.end(), {"--duration", cli.duration});
-        for (const auto& [k, val] : variants[i].settings) args.insert(args.end(), {"--set", k + "=" + val});
-        args.insert(args.end(), {"--no-compare", "-q", "-o", (fs::path(base) / variant_folder(variants[i].name)).string()});
+        for (const auto& [k, val] : variants[i].settings)
+            args.insert(args.end(), {"--set", k + "=" + val});
+        args.insert(args.end(), {"--no-compare", "-q", "-o",
+                                 (fs::path(base) / variant_folder(variants[i].name)).string()});
         std::vector<char*> av;
-        for (auto& a : args) av.push_back(a.data());
+        for (auto& a : args)
+            av.push_back(a.data());
         av.push_back(nullptr);
         pid_t pid = fork();
         if (pid == 0) {
@@ -176,7 +188,8 @@ int run_compare(const Cli& cli, const iosim::cfg::Config& c, const char* self) {
         ++running;
     };
     while (done < variants.size()) {
-        while (running < parallel && next < variants.size()) launch(next++);
+        while (running < parallel && next < variants.size())
+            launch(next++);
         int st = 0;
         pid_t pid = wait(&st);
         if (pid < 0) break;
@@ -184,7 +197,8 @@ int run_compare(const Cli& cli, const iosim::cfg::Config& c, const char* self) {
             if (pids[i] == pid) status[i] = WIFEXITED(st) ? WEXITSTATUS(st) : kExitSim;
         --running;
         ++done;
-        if (show) std::cerr << "\r[sim] variants done: " << done << "/" << variants.size() << std::flush;
+        if (show)
+            std::cerr << "\r[sim] variants done: " << done << "/" << variants.size() << std::flush;
     }
     if (show) std::cerr << '\n';
 
@@ -192,7 +206,8 @@ int run_compare(const Cli& cli, const iosim::cfg::Config& c, const char* self) {
     std::vector<iosim::Variant> ok;
     for (std::size_t i = 0; i < variants.size(); ++i) {
         if (status[i] != kExitOk) {
-            std::cerr << "sim: variant '" << variants[i].name << "' failed with exit status " << status[i] << '\n';
+            std::cerr << "sim: variant '" << variants[i].name << "' failed with exit status "
+                      << status[i] << '\n';
             worst = std::max(worst, status[i] == kExitUsage ? kExitUsage : kExitSim);
             continue;
         }
@@ -217,14 +232,17 @@ int sc_main(int argc, char* argv[]) {
     bool no_compare = false;
     CLI::App app{"iommu-sim: a SystemC/TLM-2.0 simulator of the host DMA path", "sim"};
     app.add_option("config", cli.files, "YAML config files; later ones override earlier ones");
-    app.add_option("-o,--output", cli.out_dir, "write stats.json, stats.csv, config.yaml, manifest.json here");
+    app.add_option("-o,--output", cli.out_dir,
+                   "write stats.json, stats.csv, config.yaml, manifest.json here");
     app.add_option("--set", cli.sets, "override one key: KEY=VALUE (repeatable)");
     app.add_option("--seed", cli.seed, "same as --set sim.seed=N");
     app.add_option("--duration", cli.duration, "same as --set sim.duration=TIME");
     app.add_flag("--validate", cli.validate, "check the configuration and exit");
-    app.add_flag("--print-config", cli.print_config, "print the resolved configuration (defaults included) and exit");
+    app.add_flag("--print-config", cli.print_config,
+                 "print the resolved configuration (defaults included) and exit");
     app.add_flag("--list-params", cli.list_params, "print every configuration key and exit");
-    app.add_option("--format", cli.format, "format of --list-params: text or md")->check(CLI::IsMember({"text", "md"}));
+    app.add_option("--format", cli.format, "format of --list-params: text or md")
+        ->check(CLI::IsMember({"text", "md"}));
     app.add_flag("-q,--quiet", cli.quiet, "print no summary");
     app.add_flag("-v,--verbose", cli.verbose, "print run performance on stderr");
     app.add_flag("--progress", cli.progress, "always show the progress line on stderr");

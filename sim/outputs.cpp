@@ -37,8 +37,7 @@ std::string grouped(double v) {
 }
 
 // Exclusive CPU time per function, largest first, functions with no time left out.
-std::vector<std::pair<std::string, double>> top_functions(const nlohmann::json& s,
-                                                          std::size_t n) {
+std::vector<std::pair<std::string, double>> top_functions(const nlohmann::json& s, std::size_t n) {
     std::vector<std::pair<std::string, double>> v;
     const auto& f = at_path(s, "cpu.busy_ns_by_function");
     if (f.is_object())
@@ -54,7 +53,8 @@ double total_ios(const nlohmann::json& s) {
     double n = 0;
     const auto& w = at_path(s, "workloads");
     if (w.is_object())
-        for (auto it = w.begin(); it != w.end(); ++it) n += num(it.value(), "completed");
+        for (auto it = w.begin(); it != w.end(); ++it)
+            n += num(it.value(), "completed");
     return n;
 }
 
@@ -65,7 +65,8 @@ const nlohmann::json& at_path(const nlohmann::json& j, const std::string& dotted
     std::size_t pos = 0;
     while (pos <= dotted.size()) {
         std::size_t dot = dotted.find('.', pos);
-        std::string key = dotted.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
+        std::string key =
+            dotted.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
         if (!node->is_object()) return kNull;
         auto it = node->find(key);
         if (it == node->end()) return kNull;
@@ -77,9 +78,8 @@ const nlohmann::json& at_path(const nlohmann::json& j, const std::string& dotted
 }
 
 void print_summary(std::ostream& os, const nlohmann::json& s) {
-    const std::string mode = at_path(s, "iommu.mode").is_string()
-                                 ? at_path(s, "iommu.mode").get<std::string>()
-                                 : "?";
+    const std::string mode =
+        at_path(s, "iommu.mode").is_string() ? at_path(s, "iommu.mode").get<std::string>() : "?";
     os << fmt::format("iommu-sim: IOMMU {}, {:.3f} ms simulated after {:.3f} ms warm-up\n\n", mode,
                       num(s, "sim.simulated_ns") / 1e6, num(s, "sim.warmup_ns") / 1e6);
     os << fmt::format("{:<16} {:>12} {:>10} {:>9} {:>9} {:>9} {:>7}\n", "workload", "IOPS", "MB/s",
@@ -88,8 +88,8 @@ void print_summary(std::ostream& os, const nlohmann::json& s) {
     if (w.is_object()) {
         for (auto it = w.begin(); it != w.end(); ++it) {
             const auto& j = it.value();
-            os << fmt::format("{:<16} {:>12} {:>10.1f} {:>9.1f} {:>9.1f} {:>9.1f} {:>7}\n", it.key(),
-                              grouped(num(j, "iops")), num(j, "bytes_per_s") / 1e6,
+            os << fmt::format("{:<16} {:>12} {:>10.1f} {:>9.1f} {:>9.1f} {:>9.1f} {:>7}\n",
+                              it.key(), grouped(num(j, "iops")), num(j, "bytes_per_s") / 1e6,
                               num(j, "latency_ns.p50") / 1e3, num(j, "latency_ns.p99") / 1e3,
                               num(j, "latency_ns.p999") / 1e3, grouped(num(j, "errors")));
         }
@@ -99,8 +99,8 @@ void print_summary(std::ostream& os, const nlohmann::json& s) {
     os << fmt::format("IOMMU  IOTLB {} lookups, hit rate {:.2f} %, {} walks ({} memory reads), "
                       "{} faults\n",
                       grouped(num(s, "iommu.iotlb.lookups")), 100 * num(s, "iommu.iotlb.hit_rate"),
-                      grouped(num(s, "iommu.walk.walks")), grouped(num(s, "iommu.walk.memory_reads")),
-                      grouped(num(s, "iommu.faults")));
+                      grouped(num(s, "iommu.walk.walks")),
+                      grouped(num(s, "iommu.walk.memory_reads")), grouped(num(s, "iommu.faults")));
     os << fmt::format("       {} invalidation commands, {} completion waits, {:.0f} ns waited and "
                       "{:.0f} ns lock spin per I/O\n",
                       grouped(num(s, "iommu.invalidation.commands")),
@@ -126,14 +126,17 @@ void print_comparison(std::ostream& os, const std::vector<Variant>& vs) {
                     workloads.push_back(it.key());
     }
     std::size_t width = 14;
-    for (const auto& v : vs) width = std::max(width, v.name.size() + 2);
+    for (const auto& v : vs)
+        width = std::max(width, v.name.size() + 2);
     auto row = [&](const std::string& label, auto cell) {
         os << fmt::format("{:<36}", label);
-        for (const auto& v : vs) os << fmt::format("{:>{}}", cell(v.stats), width);
+        for (const auto& v : vs)
+            os << fmt::format("{:>{}}", cell(v.stats), width);
         os << '\n';
     };
     os << fmt::format("{:<36}", "");
-    for (const auto& v : vs) os << fmt::format("{:>{}}", v.name, width);
+    for (const auto& v : vs)
+        os << fmt::format("{:>{}}", v.name, width);
     os << '\n';
     for (const auto& wl : workloads) {
         const std::string k = "workloads." + wl + ".";
@@ -141,7 +144,8 @@ void print_comparison(std::ostream& os, const std::vector<Variant>& vs) {
         row("IOPS" + tag, [&](const auto& s) { return grouped(num(s, k + "iops")); });
         row("bandwidth MB/s" + tag,
             [&](const auto& s) { return fmt::format("{:.1f}", num(s, k + "bytes_per_s") / 1e6); });
-        for (auto [p, name] : {std::pair{"p50", "latency p50 us"}, {"p99", "latency p99 us"},
+        for (auto [p, name] : {std::pair{"p50", "latency p50 us"},
+                               {"p99", "latency p99 us"},
                                {"p999", "latency p99.9 us"}})
             row(name + tag, [&, p = std::string(p)](const auto& s) {
                 return fmt::format("{:.1f}", num(s, k + "latency_ns." + p) / 1e3);
@@ -162,7 +166,8 @@ void print_comparison(std::ostream& os, const std::vector<Variant>& vs) {
         [](const auto& s) { return grouped(num(s, "iommu.invalidation.commands")); });
     row("completion waits",
         [](const auto& s) { return grouped(num(s, "iommu.invalidation.completion_waits")); });
-    row("lazy flushes", [](const auto& s) { return grouped(num(s, "kernel.flush_queue.flushes")); });
+    row("lazy flushes",
+        [](const auto& s) { return grouped(num(s, "kernel.flush_queue.flushes")); });
     row("faults", [](const auto& s) { return grouped(num(s, "iommu.faults")); });
 
     // Top kernel functions: the union of each variant's top 6, in ns of CPU per I/O.
@@ -185,16 +190,24 @@ void write_comparison_csv(const std::string& path, const std::vector<Variant>& v
     for (const auto& v : vs)
         for (const auto& [k, val] : v.settings)
             if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
-    static const char* metrics[] = {"cpu.utilization", "cpu.ns_per_io", "iommu.iotlb.lookups",
-                                    "iommu.iotlb.hit_rate", "iommu.walk.walks",
-                                    "iommu.walk.memory_reads", "iommu.invalidation.commands",
+    static const char* metrics[] = {"cpu.utilization",
+                                    "cpu.ns_per_io",
+                                    "iommu.iotlb.lookups",
+                                    "iommu.iotlb.hit_rate",
+                                    "iommu.walk.walks",
+                                    "iommu.walk.memory_reads",
+                                    "iommu.invalidation.commands",
                                     "iommu.invalidation.completion_waits",
-                                    "iommu.invalidation.wait_ns", "kernel.flush_queue.flushes",
-                                    "iommu.faults", "sim.simulated_ns"};
+                                    "iommu.invalidation.wait_ns",
+                                    "kernel.flush_queue.flushes",
+                                    "iommu.faults",
+                                    "sim.simulated_ns"};
     f << "variant";
-    for (const auto& k : keys) f << ',' << k;
+    for (const auto& k : keys)
+        f << ',' << k;
     f << ",workload,iops,bytes_per_s,latency_p50_ns,latency_p99_ns,latency_p999_ns";
-    for (const char* m : metrics) f << ',' << m;
+    for (const char* m : metrics)
+        f << ',' << m;
     f << '\n';
     for (const auto& v : vs) {
         const auto& w = at_path(v.stats, "workloads");
@@ -211,7 +224,8 @@ void write_comparison_csv(const std::string& path, const std::vector<Variant>& v
             f << ',' << it.key() << ',' << num(j, "iops") << ',' << num(j, "bytes_per_s") << ','
               << num(j, "latency_ns.p50") << ',' << num(j, "latency_ns.p99") << ','
               << num(j, "latency_ns.p999");
-            for (const char* m : metrics) f << ',' << at_path(v.stats, m).dump();
+            for (const char* m : metrics)
+                f << ',' << at_path(v.stats, m).dump();
             f << '\n';
         }
     }

@@ -12,7 +12,9 @@ namespace iosim {
 
 namespace {
 
-std::string key_of(Fn f) { return std::string(fn_name(f)); }
+std::string key_of(Fn f) {
+    return std::string(fn_name(f));
+}
 
 } // namespace
 
@@ -68,8 +70,8 @@ Platform::Platform(const cfg::Config& c) {
     ip.iotlb.entries = static_cast<unsigned>(c.integer("platform.iommu.iotlb.entries"));
     ip.iotlb.ways = static_cast<unsigned>(c.integer("platform.iommu.iotlb.ways"));
     const std::string pol = c.str("platform.iommu.iotlb.policy");
-    ip.iotlb.policy = pol == "lru" ? CachePolicy::Lru
-                                   : (pol == "fifo" ? CachePolicy::Fifo : CachePolicy::Random);
+    ip.iotlb.policy =
+        pol == "lru" ? CachePolicy::Lru : (pol == "fifo" ? CachePolicy::Fifo : CachePolicy::Random);
     ip.iotlb.seed = seed ^ fnv1a("iommu.iotlb");
     ip.iotlb_hit_latency = c.time("platform.iommu.iotlb.hit_latency");
     ip.walk_cache_entries = static_cast<unsigned>(c.integer("platform.iommu.walk_cache.entries"));
@@ -172,12 +174,13 @@ Platform::Platform(const cfg::Config& c) {
         if (fp.verify && !mp.backing_store)
             throw cfg::ConfigError(k + "verify: error: needs platform.memory.backing_store: true");
         if (fp.first_cpu >= cp.cores)
-            throw cfg::ConfigError(k + "first_cpu: error: " + std::to_string(fp.first_cpu) +
-                                   " is not a core (platform.cpu.cores = " +
-                                   std::to_string(cp.cores) + ")");
+            throw cfg::ConfigError(
+                k + "first_cpu: error: " + std::to_string(fp.first_cpu) +
+                " is not a core (platform.cpu.cores = " + std::to_string(cp.cores) + ")");
         const unsigned max_rq = nvme_drv_->max_request_bytes();
         const unsigned per_io = (fp.bs + max_rq - 1) / max_rq;
-        for (unsigned j = 0; j < fp.jobs; ++j) per_core[(fp.first_cpu + j) % cp.cores] += fp.iodepth * per_io;
+        for (unsigned j = 0; j < fp.jobs; ++j)
+            per_core[(fp.first_cpu + j) % cp.cores] += fp.iodepth * per_io;
         workloads_.push_back(
             std::make_unique<FioWorkload>(fp, *cpu_, *nvme_drv_, *pages_, mem_.get()));
     }
@@ -198,12 +201,14 @@ Platform::Platform(const cfg::Config& c) {
 
 std::uint64_t Platform::ios_completed() const {
     std::uint64_t n = 0;
-    for (const auto& w : workloads_) n += w->completed;
+    for (const auto& w : workloads_)
+        n += w->completed;
     return n;
 }
 std::uint64_t Platform::ios_inflight() const {
     std::uint64_t n = 0;
-    for (const auto& w : workloads_) n += w->inflight();
+    for (const auto& w : workloads_)
+        n += w->inflight();
     return n;
 }
 bool Platform::workloads_finished() const {
@@ -213,12 +218,14 @@ bool Platform::workloads_finished() const {
 
 std::uint64_t Platform::streaming_ptes_mapped() const {
     std::uint64_t leaves = 0;
-    for (const auto& d : dma_->domains()) leaves += d->pt.leaf_count();
+    for (const auto& d : dma_->domains())
+        leaves += d->pt.leaf_count();
     return leaves - dma_->coherent_ptes;
 }
 std::uint64_t Platform::streaming_iovas_outstanding() const {
     std::uint64_t n = 0;
-    for (const auto& d : dma_->domains()) n += d->iova.outstanding();
+    for (const auto& d : dma_->domains())
+        n += d->iova.outstanding();
     return dma_->domains().empty() ? 0 : n - dma_->coherent_allocs;
 }
 
@@ -250,9 +257,8 @@ void Platform::register_stats(const cfg::Config& c) {
     s.counter("iommu.iotlb.lookups", &tlb.lookups);
     s.counter("iommu.iotlb.hits", &tlb.hits);
     s.counter("iommu.iotlb.misses", &tlb.misses);
-    s.value("iommu.iotlb.hit_rate", [&tlb] {
-        return tlb.lookups ? std::round(1e6 * tlb.hits / tlb.lookups) / 1e6 : 0.0;
-    });
+    s.value("iommu.iotlb.hit_rate",
+            [&tlb] { return tlb.lookups ? std::round(1e6 * tlb.hits / tlb.lookups) / 1e6 : 0.0; });
     s.value("iommu.iotlb.entries_used", [&tlb] { return tlb.occupancy(); });
     s.counter("iommu.translations", &mmu->translations);
     s.counter("iommu.passthrough", &mmu->passthrough);
@@ -260,7 +266,8 @@ void Platform::register_stats(const cfg::Config& c) {
     s.counter("iommu.walk.memory_reads", &mmu->walk_reads);
     static const char* kLevels[] = {"pml4e", "pdpte", "pde"};
     for (int l = 0; l < 3; ++l) {
-        s.counter(std::string("iommu.walk.cache.") + kLevels[l] + ".hits", &mmu->walk_cache_hits[l]);
+        s.counter(std::string("iommu.walk.cache.") + kLevels[l] + ".hits",
+                  &mmu->walk_cache_hits[l]);
         s.counter(std::string("iommu.walk.cache.") + kLevels[l] + ".misses",
                   &mmu->walk_cache_misses[l]);
     }
@@ -304,7 +311,8 @@ void Platform::register_stats(const cfg::Config& c) {
     }
     auto busy_total = [cpu] {
         std::uint64_t b = 0;
-        for (auto v : cpu->busy_ps) b += v;
+        for (auto v : cpu->busy_ps)
+            b += v;
         return b;
     };
     s.value("cpu.cores", [cpu] { return cpu->cores(); });

@@ -32,9 +32,10 @@ public:
         shown_ = true;
         const double frac = total_ ? static_cast<double>(done) / static_cast<double>(total_) : 1.0;
         const double eta = frac > 0 ? wall * (1.0 - frac) / frac : 0.0;
-        std::fprintf(stderr, "\r[sim] %.2f/%.2f ms simulated (%3.0f%%)  %llu I/Os  %.1f s wall  ETA %.1f s ",
-                     to_ns(done) / 1e6, to_ns(total_) / 1e6, 100.0 * frac,
-                     static_cast<unsigned long long>(ios), wall, eta);
+        std::fprintf(
+            stderr, "\r[sim] %.2f/%.2f ms simulated (%3.0f%%)  %llu I/Os  %.1f s wall  ETA %.1f s ",
+            to_ns(done) / 1e6, to_ns(total_) / 1e6, 100.0 * frac,
+            static_cast<unsigned long long>(ios), wall, eta);
         std::fflush(stderr);
     }
     void finish() {
@@ -58,7 +59,8 @@ RunResult run_simulation(Platform& p, const cfg::Config& c, const RunOptions& o)
     const auto max_ios = static_cast<std::uint64_t>(c.integer("sim.max_ios"));
     tlm::tlm_global_quantum::instance().set(to_sc(c.time("sim.quantum")));
 
-    for (auto& w : p.workloads()) w->start(0);
+    for (auto& w : p.workloads())
+        w->start(0);
     Progress progress(o, warmup + duration);
 
     // Warm-up, then every counter and histogram starts again.
@@ -85,7 +87,8 @@ RunResult run_simulation(Platform& p, const cfg::Config& c, const RunOptions& o)
 
     RunResult r;
     r.stats = p.stats().to_json();
-    r.stats["sim"]["simulated_ns"] = static_cast<std::uint64_t>(to_ns(p.window_end - p.window_start));
+    r.stats["sim"]["simulated_ns"] =
+        static_cast<std::uint64_t>(to_ns(p.window_end - p.window_start));
     r.stats["sim"]["warmup_ns"] = static_cast<std::uint64_t>(to_ns(warmup));
     r.stats["sim"]["events"] = events;
     r.stats["sim"]["callbacks"] = callbacks;
@@ -98,9 +101,11 @@ RunResult run_simulation(Platform& p, const cfg::Config& c, const RunOptions& o)
     r.performance["events_per_wall_s"] = run_wall > 0 ? EventQueue::sc_events / run_wall : 0.0;
 
     // Drain: no new I/O; what is in flight completes; the lazy flush timer empties the queues.
-    for (auto& w : p.workloads()) w->stop();
+    for (auto& w : p.workloads())
+        w->stop();
     const Time drain_limit = sim_now() + kSec;
-    while (p.ios_inflight() && sim_now() < drain_limit) sc_core::sc_start(to_sc(100 * kUs));
+    while (p.ios_inflight() && sim_now() < drain_limit)
+        sc_core::sc_start(to_sc(100 * kUs));
     if (p.ios_inflight())
         throw std::runtime_error("the drain did not finish: " + std::to_string(p.ios_inflight()) +
                                  " I/Os still in flight 1 s after the end of the run");
@@ -111,7 +116,8 @@ RunResult run_simulation(Platform& p, const cfg::Config& c, const RunOptions& o)
     e["iovas_outstanding"] = p.streaming_iovas_outstanding();
     e["ptes_mapped"] = p.streaming_ptes_mapped();
     std::uint64_t queued = 0;
-    for (const auto& d : p.dma().domains()) queued += d->fq.queued_total();
+    for (const auto& d : p.dma().domains())
+        queued += d->fq.queued_total();
     e["flush_queue_entries"] = queued;
     r.performance["total_wall_s"] = seconds_since(t0);
     return r;

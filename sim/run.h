@@ -11,8 +11,8 @@
 namespace iosim {
 
 struct RunOptions {
-    bool progress = false;      // force the progress line on stderr
-    bool progress_auto = true;  // show it when stderr is a terminal and the run is long
+    bool progress = false;     // force the progress line on stderr
+    bool progress_auto = true; // show it when stderr is a terminal and the run is long
 };
 
 struct RunResult {

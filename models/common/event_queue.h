@@ -13,8 +13,12 @@
 
 namespace iosim {
 
-inline Time sim_now() { return sc_core::sc_time_stamp().value(); }
-inline sc_core::sc_time to_sc(Time t) { return sc_core::sc_time::from_value(t); }
+inline Time sim_now() {
+    return sc_core::sc_time_stamp().value();
+}
+inline sc_core::sc_time to_sc(Time t) {
+    return sc_core::sc_time::from_value(t);
+}
 
 class EventQueue : public sc_core::sc_module {
 public:
@@ -35,8 +39,8 @@ public:
     std::size_t pending() const { return heap_.size(); }
 
     // Process-wide counts for sim.events (one simulation per process).
-    static std::uint64_t sc_events;   // SystemC method activations
-    static std::uint64_t callbacks;   // callbacks executed
+    static std::uint64_t sc_events; // SystemC method activations
+    static std::uint64_t callbacks; // callbacks executed
 
 private:
     struct Item {

@@ -24,7 +24,8 @@ static nlohmann::json& slot(nlohmann::json& root, const std::string& dotted) {
     std::size_t pos = 0;
     while (true) {
         std::size_t dot = dotted.find('.', pos);
-        std::string key = dotted.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
+        std::string key =
+            dotted.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
         node = &(*node)[key];
         if (dot == std::string::npos) return *node;
         pos = dot + 1;
@@ -89,6 +90,7 @@ void Stats::reset() {
         if (e.counter) *e.counter = 0;
         if (e.hist) e.hist->reset();
     }
-    for (auto& fn : resets_) fn();
+    for (auto& fn : resets_)
+        fn();
 }
 } // namespace iosim

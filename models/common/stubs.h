@@ -81,7 +81,8 @@ public:
 
 private:
     void b_transport(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
-        Access a{tx.is_write(), tx.get_address(), tx.get_data_length(), sim_now() + delay.value(), {}};
+        Access a{
+            tx.is_write(), tx.get_address(), tx.get_data_length(), sim_now() + delay.value(), {}};
         if (tx.get_data_ptr() && tx.is_write())
             a.data.assign(tx.get_data_ptr(), tx.get_data_ptr() + tx.get_data_length());
         accesses.push_back(std::move(a));

@@ -14,8 +14,12 @@ constexpr Time kMs = 1000 * kUs;
 constexpr Time kSec = 1000 * kMs;
 constexpr Time kNever = ~Time{0};
 
-constexpr double to_ns(Time t) { return static_cast<double>(t) / 1e3; }
-constexpr double to_s(Time t) { return static_cast<double>(t) / 1e12; }
+constexpr double to_ns(Time t) {
+    return static_cast<double>(t) / 1e3;
+}
+constexpr double to_s(Time t) {
+    return static_cast<double>(t) / 1e12;
+}
 
 // Time to move `bytes` at `bytes_per_s`, rounded up to whole picoseconds.
 inline Time transfer_time(std::uint64_t bytes, double bytes_per_s) {

@@ -12,7 +12,8 @@ namespace iosim {
 // it once on their pooled payloads (no per-transaction allocation).
 struct DmaExt : tlm::tlm_extension<DmaExt> {
     std::uint16_t requester_id = 0;
-    // Filled by the IOMMU for statistics and tests: did this transaction hit the IOTLB, walk, fault.
+    // Filled by the IOMMU for statistics and tests: did this transaction hit the IOTLB, walk,
+    // fault.
     enum class Xlate : std::uint8_t { None, Hit, Walk, Fault } xlate = Xlate::None;
 
     tlm::tlm_extension_base* clone() const override { return new DmaExt(*this); }

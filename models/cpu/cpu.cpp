@@ -3,6 +3,8 @@
 #include <cassert>
 #include <cstring>
 
+#include <tlm_utils/tlm_quantumkeeper.h>
+
 namespace iosim {
 
 // ---------------------------------------------------------------- ExecCtx
@@ -12,6 +14,10 @@ ExecCtx::ExecCtx(Cpu& cpu, unsigned core, Time start) : cpu_(cpu), core_(core), 
 ExecCtx::~ExecCtx() {
     assert(depth_ == 0 && "kernel frame left open");
     assert(nlocks_ == 0 && "lock held at the end of a work item");
+}
+
+bool ExecCtx::needs_sync() const {
+    return t_ - sim_now() >= tlm::tlm_global_quantum::instance().get().value();
 }
 
 void ExecCtx::enter(Fn f) {
@@ -91,7 +97,8 @@ void ExecCtx::iommu_command(IommuCommand& cmd) {
 void Cpu::Fifo::push(std::uint32_t v) {
     if (count == buf.size()) {
         std::vector<std::uint32_t> nb(buf.empty() ? 64 : buf.size() * 2);
-        for (std::size_t i = 0; i < count; ++i) nb[i] = buf[(head + i) % buf.size()];
+        for (std::size_t i = 0; i < count; ++i)
+            nb[i] = buf[(head + i) % buf.size()];
         buf.swap(nb);
         head = 0;
     }
@@ -108,8 +115,7 @@ std::uint32_t Cpu::Fifo::pop() {
 
 Cpu::Cpu(const sc_core::sc_module_name& name, const CpuParams& p, const KernelCosts& costs)
     : sc_core::sc_module(name), out_mmio("out_mmio"), out_iommu("out_iommu"), in_msi("in_msi"),
-      busy_ps(p.cores, 0), p_(p), costs_(costs), events_("events"), cores_(p.cores),
-      vectors_(256) {
+      busy_ps(p.cores, 0), p_(p), costs_(costs), events_("events"), cores_(p.cores), vectors_(256) {
     in_msi.register_b_transport(this, &Cpu::msi);
     pool_.reserve(1024);
     mmio_tx_.set_byte_enable_ptr(nullptr);
@@ -133,8 +139,7 @@ void Cpu::post(unsigned core, Time at, Prio prio, Work fn, void* obj, std::uint6
     events_.schedule<&Cpu::arrive>(at, this, idx);
 }
 
-void Cpu::register_msi(std::uint32_t vector, unsigned core, Work fn, void* obj,
-                       std::uint64_t arg) {
+void Cpu::register_msi(std::uint32_t vector, unsigned core, Work fn, void* obj, std::uint64_t arg) {
     assert(core < cores_.size());
     if (vector >= vectors_.size()) vectors_.resize(vector + 1);
     vectors_[vector] = {true, core, fn, obj, arg};

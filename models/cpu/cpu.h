@@ -51,6 +51,11 @@ public:
     Time lock(Resource& l);
     void unlock(Resource& l);
 
+    // Temporal decoupling: true once this item's local time is a global quantum (sim.quantum)
+    // ahead of SystemC time. Code that can stop between steps (a thread's loop, not an IRQ with
+    // interrupts off) then posts the rest as a continuation, as a quantum keeper would sync.
+    bool needs_sync() const;
+
     // Posted MMIO writes through the CPU's sockets at the local time.
     void mmio_write(std::uint64_t addr, std::uint32_t value);
     void iommu_command(IommuCommand& cmd);
@@ -115,8 +120,8 @@ public:
     void post(unsigned core, Time at, Prio prio, T* obj, std::uint64_t arg = 0) {
         post(
             core, at, prio,
-            [](void* o, ExecCtx& c, std::uint64_t a) { (static_cast<T*>(o)->*Method)(c, a); },
-            obj, arg);
+            [](void* o, ExecCtx& c, std::uint64_t a) { (static_cast<T*>(o)->*Method)(c, a); }, obj,
+            arg);
     }
     // An MSI write with data `vector` runs fn as a hard IRQ on `core`.
     void register_msi(std::uint32_t vector, unsigned core, Work fn, void* obj,
@@ -125,8 +130,8 @@ public:
     void register_msi(std::uint32_t vector, unsigned core, T* obj, std::uint64_t arg = 0) {
         register_msi(
             vector, core,
-            [](void* o, ExecCtx& c, std::uint64_t a) { (static_cast<T*>(o)->*Method)(c, a); },
-            obj, arg);
+            [](void* o, ExecCtx& c, std::uint64_t a) { (static_cast<T*>(o)->*Method)(c, a); }, obj,
+            arg);
     }
 
     // Busy time per core (reset at the end of warm-up by the stats registry).

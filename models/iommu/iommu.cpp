@@ -9,10 +9,14 @@ namespace iosim {
 
 const char* to_string(IommuMode m) {
     switch (m) {
-    case IommuMode::Off: return "off";
-    case IommuMode::Passthrough: return "passthrough";
-    case IommuMode::Strict: return "strict";
-    case IommuMode::Lazy: return "lazy";
+    case IommuMode::Off:
+        return "off";
+    case IommuMode::Passthrough:
+        return "passthrough";
+    case IommuMode::Strict:
+        return "strict";
+    case IommuMode::Lazy:
+        return "lazy";
     }
     return "?";
 }
@@ -27,9 +31,12 @@ IommuMode iommu_mode_from(const std::string& s) {
 
 const char* to_string(IommuFault::Reason r) {
     switch (r) {
-    case IommuFault::Reason::NotPresent: return "not_present";
-    case IommuFault::Reason::NoDomain: return "no_domain";
-    case IommuFault::Reason::Permission: return "permission";
+    case IommuFault::Reason::NotPresent:
+        return "not_present";
+    case IommuFault::Reason::NoDomain:
+        return "no_domain";
+    case IommuFault::Reason::Permission:
+        return "permission";
     }
     return "?";
 }
@@ -79,7 +86,8 @@ IoPageTable::Walk Iommu::walk(const DeviceEntry& dev, std::uint64_t iova, Time& 
     unsigned first = 0;
     if (!walk_cache_.empty()) {
         for (int d = 2; d >= 0; --d) {
-            if (w.levels_read <= static_cast<unsigned>(d) + 1) continue; // entry is a leaf or absent
+            if (w.levels_read <= static_cast<unsigned>(d) + 1)
+                continue; // entry is a leaf or absent
             if (walk_cache_[d].lookup(dev.domain, iova >> kLevelShift[d])) {
                 ++walk_cache_hits[d];
                 first = static_cast<unsigned>(d) + 1;
@@ -155,7 +163,8 @@ void Iommu::dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
         shift = w.page_shift;
         phys_base = w.phys & ~((std::uint64_t{1} << shift) - 1);
         perm = w.perm;
-        iotlb_.insert(dev.domain, iova, Translation{phys_base, static_cast<std::uint8_t>(shift), perm});
+        iotlb_.insert(dev.domain, iova,
+                      Translation{phys_base, static_cast<std::uint8_t>(shift), perm});
         if (ext) ext->xlate = DmaExt::Xlate::Walk;
     }
     if ((tx.is_write() && !(perm & kPermWrite)) || (tx.is_read() && !(perm & kPermRead))) {
@@ -186,13 +195,15 @@ void Iommu::regs(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
         service = p_.inv_pages_latency;
         iotlb_.invalidate_range(cmd->domain, cmd->iova, cmd->size);
         // PDE=1: the page-directory caches of the domain are flushed as well.
-        for (auto& c : walk_cache_) c.invalidate_domain(cmd->domain);
+        for (auto& c : walk_cache_)
+            c.invalidate_domain(cmd->domain);
         break;
     case IommuCommand::Op::InvalidateAll:
         ++cmd_inv_all;
         service = p_.inv_all_latency;
         iotlb_.invalidate_domain(cmd->domain);
-        for (auto& c : walk_cache_) c.invalidate_domain(cmd->domain);
+        for (auto& c : walk_cache_)
+            c.invalidate_domain(cmd->domain);
         break;
     case IommuCommand::Op::CompletionWait:
         ++cmd_completion_waits;

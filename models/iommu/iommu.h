@@ -83,8 +83,8 @@ public:
     const std::vector<IommuFault>& faults() const { return fault_log_; }
 
     // Counters, named as in DESIGN.md's stats contract.
-    std::uint64_t translations = 0;   // DMAs that needed translation
-    std::uint64_t passthrough = 0;    // DMAs passed untranslated (identity domain)
+    std::uint64_t translations = 0; // DMAs that needed translation
+    std::uint64_t passthrough = 0;  // DMAs passed untranslated (identity domain)
     std::uint64_t walks = 0, walk_reads = 0;
     std::array<std::uint64_t, 3> walk_cache_hits{}, walk_cache_misses{}; // PML4E, PDPTE, PDE
     Time walk_ps = 0, walk_wait_ps = 0;

@@ -11,9 +11,12 @@ constexpr std::uint64_t kPageMask = kPage - 1;
 
 std::uint8_t prot(DmaDir dir) { // dma_info_to_prot
     switch (dir) {
-    case DmaDir::ToDevice: return kPermRead;
-    case DmaDir::FromDevice: return kPermWrite;
-    case DmaDir::Bidirectional: return kPermRead | kPermWrite;
+    case DmaDir::ToDevice:
+        return kPermRead;
+    case DmaDir::FromDevice:
+        return kPermWrite;
+    case DmaDir::Bidirectional:
+        return kPermRead | kPermWrite;
     }
     return 0;
 }
@@ -112,8 +115,7 @@ std::uint64_t DmaApi::iommu_map_range(ExecCtx& ctx, DmaDomain& d, const DmaSeg* 
     return pfn * kPage;
 }
 
-void DmaApi::iommu_unmap_range(ExecCtx& ctx, DmaDomain& d, std::uint64_t iova,
-                               std::uint64_t size) {
+void DmaApi::iommu_unmap_range(ExecCtx& ctx, DmaDomain& d, std::uint64_t iova, std::uint64_t size) {
     // __iommu_dma_unmap
     {
         KCall u(ctx, Fn::iommu_unmap_fast);
@@ -178,8 +180,8 @@ void DmaApi::fq_flush_timeout(ExecCtx& ctx, std::uint64_t domain_index) {
 
 // ---------------------------------------------------------------- DMA API
 
-std::uint64_t DmaApi::map_page(ExecCtx& ctx, DmaDevice& dev, std::uint64_t phys,
-                               std::uint64_t len, DmaDir dir) {
+std::uint64_t DmaApi::map_page(ExecCtx& ctx, DmaDevice& dev, std::uint64_t phys, std::uint64_t len,
+                               DmaDir dir) {
     ++map_calls;
     if (!dev.domain) {
         KCall a(ctx, Fn::dma_direct_map_page);
@@ -241,7 +243,8 @@ void DmaApi::unmap_sg(ExecCtx& ctx, DmaDevice& dev, const DmaSeg* dma, unsigned 
     ++unmap_calls;
     ++unmap_sg_calls;
     if (!dev.domain) {
-        for (unsigned i = 0; i < n; ++i) KCall a(ctx, Fn::dma_direct_unmap_page);
+        for (unsigned i = 0; i < n; ++i)
+            KCall a(ctx, Fn::dma_direct_unmap_page);
         return;
     }
     // iommu_dma_unmap_sg: one __iommu_dma_unmap over [first, last), no iommu_iova_to_phys.

@@ -11,8 +11,8 @@
 #pragma once
 #include "models/common/resource.h"
 #include "models/cpu/cpu.h"
-#include "models/iommu/iommu.h"
 #include "models/iommu/io_page_table.h"
+#include "models/iommu/iommu.h"
 #include "models/kernel/flush_queue.h"
 #include "models/kernel/iommu_driver.h"
 #include "models/kernel/iova_allocator.h"
@@ -59,13 +59,10 @@ struct DmaSeg {
 
 class DmaApi {
 public:
-    DmaApi(const DmaApiParams& p, Cpu& cpu, IommuDriver& drv, Iommu* iommu,
-           PageAllocator& pages);
+    DmaApi(const DmaApiParams& p, Cpu& cpu, IommuDriver& drv, Iommu* iommu, PageAllocator& pages);
 
     IommuMode mode() const { return p_.mode; }
-    bool translated() const {
-        return p_.mode == IommuMode::Strict || p_.mode == IommuMode::Lazy;
-    }
+    bool translated() const { return p_.mode == IommuMode::Strict || p_.mode == IommuMode::Lazy; }
     // Probe a device: in translated modes it gets its own DMA domain, attached to the IOMMU.
     DmaDevice& add_device(const std::string& name, std::uint16_t requester_id,
                           std::uint64_t dma_mask = ~std::uint64_t{0});
@@ -73,8 +70,7 @@ public:
     // dma_map_page_attrs / dma_unmap_page_attrs.
     std::uint64_t map_page(ExecCtx& ctx, DmaDevice& dev, std::uint64_t phys, std::uint64_t len,
                            DmaDir dir);
-    void unmap_page(ExecCtx& ctx, DmaDevice& dev, std::uint64_t dma, std::uint64_t len,
-                    DmaDir dir);
+    void unmap_page(ExecCtx& ctx, DmaDevice& dev, std::uint64_t dma, std::uint64_t len, DmaDir dir);
     // dma_map_sg_attrs: returns the number of DMA segments written to `out` (one in translated
     // modes: the whole list gets one IOVA range; one per entry under dma-direct).
     unsigned map_sg(ExecCtx& ctx, DmaDevice& dev, const DmaSeg* sg, unsigned n, DmaDir dir,

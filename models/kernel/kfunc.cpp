@@ -15,13 +15,18 @@ constexpr std::string_view kKeys[] = {
 };
 } // namespace
 
-std::string_view fn_name(Fn f) { return kNames[static_cast<std::size_t>(f)]; }
-std::string_view fn_cost_key(Fn f) { return kKeys[static_cast<std::size_t>(f)]; }
+std::string_view fn_name(Fn f) {
+    return kNames[static_cast<std::size_t>(f)];
+}
+std::string_view fn_cost_key(Fn f) {
+    return kKeys[static_cast<std::size_t>(f)];
+}
 
 const std::array<std::string_view, kFnCount>& fn_cost_keys() {
     static const std::array<std::string_view, kFnCount> keys = [] {
         std::array<std::string_view, kFnCount> a{};
-        for (std::size_t i = 0; i < kFnCount; ++i) a[i] = kKeys[i];
+        for (std::size_t i = 0; i < kFnCount; ++i)
+            a[i] = kKeys[i];
         return a;
     }();
     return keys;

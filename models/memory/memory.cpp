@@ -42,8 +42,10 @@ unsigned Memory::transport_dbg(int, tlm::tlm_generic_payload& tx) {
     const std::uint64_t addr = tx.get_address();
     const unsigned len = tx.get_data_length();
     if (addr + len > p_.size) return 0;
-    if (tx.is_write()) store_.write(addr, tx.get_data_ptr(), len);
-    else store_.read(addr, tx.get_data_ptr(), len);
+    if (tx.is_write())
+        store_.write(addr, tx.get_data_ptr(), len);
+    else
+        store_.read(addr, tx.get_data_ptr(), len);
     return len;
 }
 

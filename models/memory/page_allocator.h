@@ -23,9 +23,11 @@ public:
         Rng rng(seed, "page_allocator");
         std::uint64_t n = std::min<std::uint64_t>(scatter_pool, size / kPage / 2);
         free_.reserve(n);
-        for (std::uint64_t i = 0; i < n; ++i) free_.push_back(next_ + i * kPage);
+        for (std::uint64_t i = 0; i < n; ++i)
+            free_.push_back(next_ + i * kPage);
         next_ += n * kPage;
-        for (std::uint64_t i = n; i > 1; --i) std::swap(free_[i - 1], free_[rng.below(i)]);
+        for (std::uint64_t i = n; i > 1; --i)
+            std::swap(free_[i - 1], free_[rng.below(i)]);
     }
 
     std::uint64_t alloc_page() {

@@ -97,7 +97,8 @@ Time NvmeCtrl::flash(const NvmeSqe& sqe, Time at) {
         const unsigned ch = static_cast<unsigned>(fp % p_.channels);
         const unsigned die = static_cast<unsigned>((fp / p_.channels) % p_.dies_per_channel);
         const std::uint64_t lo = std::max(sqe.offset, fp * p_.flash_page);
-        const std::uint64_t hi = std::min<std::uint64_t>(sqe.offset + sqe.bytes, (fp + 1) * p_.flash_page);
+        const std::uint64_t hi =
+            std::min<std::uint64_t>(sqe.offset + sqe.bytes, (fp + 1) * p_.flash_page);
         const Time xfer = transfer_time(hi - lo, p_.channel_bandwidth);
         Resource& d = dies_[ch * p_.dies_per_channel + die];
         Time end;
@@ -120,11 +121,12 @@ Time NvmeCtrl::dma_data(Cmd& c, bool to_host, Time at) {
     Time t = at, done = at;
     for (std::uint32_t i = 0; i < s.prp_count && remaining; ++i) {
         std::uint64_t addr = i == 0 ? s.prp1 : (s.prp_count == 2 ? s.prp2 : s.prp_list[i - 1]);
-        std::uint32_t len = static_cast<std::uint32_t>(
-            std::min<std::uint64_t>(remaining, 4096 - (addr & 4095)));
+        std::uint32_t len =
+            static_cast<std::uint32_t>(std::min<std::uint64_t>(remaining, 4096 - (addr & 4095)));
         unsigned char* data = reinterpret_cast<unsigned char*>(data_buf_.data());
         if (to_host && p_.generate_data) {
-            for (std::uint32_t w = 0; w < len / 8; ++w) data_buf_[w] = nvme_pattern_word(dev_off + 8ull * w);
+            for (std::uint32_t w = 0; w < len / 8; ++w)
+                data_buf_[w] = nvme_pattern_word(dev_off + 8ull * w);
         }
         bool ok = true;
         Time end = dma(to_host, addr, len, data, t, ok);

@@ -83,7 +83,8 @@ bool NvmeDriver::submit(ExecCtx& ctx, BlkRequest& rq) {
             sqe.prp2 = list[1];
         } else if (list.size() > 2) {
             // The PRP list page comes from the driver's dma_pool: mapped once, reused per cid.
-            if (!qu.prp_list_dma[cid]) qu.prp_list_dma[cid] = dma_.alloc_coherent(dev_, kCtrlPage, nullptr);
+            if (!qu.prp_list_dma[cid])
+                qu.prp_list_dma[cid] = dma_.alloc_coherent(dev_, kCtrlPage, nullptr);
             sqe.prp2 = qu.prp_list_dma[cid];
             sqe.prp_list = list.data() + 1;
         }

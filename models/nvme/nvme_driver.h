@@ -52,7 +52,7 @@ public:
 private:
     struct Queue {
         NvmeQueuePair qp;
-        std::vector<BlkRequest*> inflight;     // by cid
+        std::vector<BlkRequest*> inflight; // by cid
         std::vector<std::uint16_t> free_cids;
         std::vector<std::vector<std::uint64_t>> prp_lists; // by cid (host memory contents)
         std::vector<std::uint64_t> prp_list_dma;           // by cid, 0 until first used

@@ -19,11 +19,11 @@ enum class NvmeOpcode : std::uint8_t { Write = 0x01, Read = 0x02 };
 struct NvmeSqe {
     NvmeOpcode opcode = NvmeOpcode::Read;
     std::uint16_t cid = 0;
-    std::uint64_t offset = 0;   // byte offset on the namespace (SLBA x LBA size)
-    std::uint32_t bytes = 0;    // (NLB + 1) x LBA size
+    std::uint64_t offset = 0; // byte offset on the namespace (SLBA x LBA size)
+    std::uint32_t bytes = 0;  // (NLB + 1) x LBA size
     std::uint64_t prp1 = 0;
-    std::uint64_t prp2 = 0;     // second page, or the PRP list's DMA address
-    std::uint32_t prp_count = 0; // data pages described
+    std::uint64_t prp2 = 0;                  // second page, or the PRP list's DMA address
+    std::uint32_t prp_count = 0;             // data pages described
     const std::uint64_t* prp_list = nullptr; // contents of the PRP list page (host memory)
 };
 
@@ -45,7 +45,9 @@ struct NvmeQueuePair {
     std::uint32_t sq_head = 0, sq_tail_db = 0, cq_tail = 0, cq_head_db = 0;
 };
 
-inline std::uint64_t nvme_sq_doorbell(std::uint16_t qid) { return kNvmeDoorbellBase + 8ull * qid; }
+inline std::uint64_t nvme_sq_doorbell(std::uint16_t qid) {
+    return kNvmeDoorbellBase + 8ull * qid;
+}
 inline std::uint64_t nvme_cq_doorbell(std::uint16_t qid) {
     return kNvmeDoorbellBase + 8ull * qid + 4;
 }
@@ -53,6 +55,8 @@ inline std::uint64_t nvme_cq_doorbell(std::uint16_t qid) {
 // The data an LBA holds: every 8-byte word at namespace byte offset o reads o ^ kSalt, so a test
 // can tell whether a block landed at the right physical page.
 constexpr std::uint64_t kNvmePatternSalt = 0x5eed5eed00c0ffeeull;
-inline std::uint64_t nvme_pattern_word(std::uint64_t offset) { return offset ^ kNvmePatternSalt; }
+inline std::uint64_t nvme_pattern_word(std::uint64_t offset) {
+    return offset ^ kNvmePatternSalt;
+}
 
 } // namespace iosim

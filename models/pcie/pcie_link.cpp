@@ -66,7 +66,8 @@ void PcieLink::dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
 void PcieLink::mmio(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     const Time now = sim_now();
     const std::uint64_t len = tx.get_data_length();
-    auto g = send(down_, now + delay.value(), len, 1, false);
+    // A write TLP carries its data; a read request is a header only, its data comes back up.
+    auto g = send(down_, now + delay.value(), tx.is_read() ? 0 : len, 1, false);
     sc_core::sc_time dev = to_sc(g.end + p_.latency - now);
     out_mmio->b_transport(tx, dev);
     if (tx.is_read()) {

@@ -21,7 +21,8 @@ FioWorkload::FioWorkload(const FioParams& p, Cpu& cpu, NvmeDriver& drv, PageAllo
         for (auto& s : job->slots) {
             s.job = job.get();
             s.self = this;
-            for (std::uint64_t i = 0; i < npages; ++i) s.pages.push_back(pages.alloc_page());
+            for (std::uint64_t i = 0; i < npages; ++i)
+                s.pages.push_back(pages.alloc_page());
             s.nreqs = nreqs;
             s.reqs.resize(nreqs);
             for (auto& rq : s.reqs) {
@@ -48,7 +49,8 @@ void FioWorkload::start(Time at) {
 
 void FioWorkload::kick(ExecCtx& ctx, std::uint64_t job) {
     Job& j = *jobs_[job];
-    for (auto& s : j.slots) submit_io(ctx, j, s);
+    for (auto& s : j.slots)
+        submit_io(ctx, j, s);
 }
 
 void FioWorkload::submit_io(ExecCtx& ctx, Job& j, Slot& s) {
@@ -104,14 +106,32 @@ void FioWorkload::on_done(void* owner, ExecCtx& ctx, BlkRequest& rq) {
 }
 
 void FioWorkload::reap(ExecCtx& ctx, std::uint64_t job) {
-    Job& j = *jobs_[job];
-    j.wake_pending = false;
+    jobs_[job]->wake_pending = false;
     {
         KCall sys(ctx, Fn::entry_SYSCALL_64);
         KCall ev(ctx, Fn::__x64_sys_io_getevents);
     }
-    // io_getevents returns every completion so far; fio handles each and submits the next.
+    process(ctx, job);
+}
+
+void FioWorkload::reap_more(ExecCtx& ctx, std::uint64_t job) {
+    // The continuation of a reap: the events are already in user space, no second syscall.
+    jobs_[job]->wake_pending = false;
+    process(ctx, job);
+}
+
+void FioWorkload::process(ExecCtx& ctx, std::uint64_t job) {
+    Job& j = *jobs_[job];
+    // fio handles each reaped event and submits the next I/O. Past a quantum ahead of SystemC time
+    // the rest continues as a new item (a thread can be interrupted there), so that other cores
+    // and the devices see this core's bookings in time order.
     for (std::size_t i = 0; i < j.done.size(); ++i) {
+        if (i > 0 && ctx.needs_sync()) {
+            j.done.erase(j.done.begin(), j.done.begin() + static_cast<std::ptrdiff_t>(i));
+            j.wake_pending = true;
+            cpu_.post<&FioWorkload::reap_more>(j.core, ctx.now(), Cpu::Prio::Thread, this, job);
+            return;
+        }
         Slot& s = j.slots[j.done[i]];
         --inflight_;
         latency_ns.record((ctx.now() - s.submitted_at) / kNs);

@@ -37,8 +37,7 @@ struct FioParams {
 
 class FioWorkload {
 public:
-    FioWorkload(const FioParams& p, Cpu& cpu, NvmeDriver& drv, PageAllocator& pages,
-                Memory* mem);
+    FioWorkload(const FioParams& p, Cpu& cpu, NvmeDriver& drv, PageAllocator& pages, Memory* mem);
 
     const FioParams& params() const { return p_; }
     void start(Time at = 0);
@@ -76,6 +75,8 @@ private:
     void submit_io(ExecCtx& ctx, Job& j, Slot& s);
     void kick(ExecCtx& ctx, std::uint64_t job);
     void reap(ExecCtx& ctx, std::uint64_t job);
+    void reap_more(ExecCtx& ctx, std::uint64_t job);
+    void process(ExecCtx& ctx, std::uint64_t job);
     static void on_done(void* owner, ExecCtx& ctx, BlkRequest& rq);
     void verify(const Slot& s);
 

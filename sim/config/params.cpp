@@ -66,7 +66,7 @@ std::vector<Param> build() {
         {"sim.seed", T::Int, "1", "0", "9223372036854775807", {},
          "Seed from which every component's random generator is derived.", "simulator default"},
         {"sim.quantum", T::Time, "1us", "1ns", "1ms", {},
-         "TLM global quantum for temporal decoupling.", "simulator default"},
+         "TLM global quantum: how far a core's work item may run ahead of SystemC time before it yields.", "simulator default"},
         {"sim.max_ios", T::Int, "0", "0", "1000000000000", {},
          "Stop after this many completed I/Os in total (0 = run for sim.duration).",
          "simulator default"},
