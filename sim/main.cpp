@@ -143,6 +143,20 @@ int run_compare(const Cli& cli, const iosim::cfg::Config& c, const char* self) {
         }
     }
 
+    // Every variant's configuration is checked before any starts, so a bad value fails at once.
+    for (const auto& v : variants) {
+        std::vector<std::string> sets = cli.sets;
+        if (!cli.seed.empty()) sets.push_back("sim.seed=" + cli.seed);
+        if (!cli.duration.empty()) sets.push_back("sim.duration=" + cli.duration);
+        for (const auto& [k, val] : v.settings) sets.push_back(k + "=" + val);
+        try {
+            (void)iosim::cfg::Config::load(cli.files, sets);
+        } catch (const iosim::cfg::ConfigError& e) {
+            std::cerr << "sim: variant '" << v.name << "': " << e.what() << '\n';
+            return kExitUsage;
+        }
+    }
+
     std::string base = cli.out_dir;
     bool temp = false;
     if (base.empty()) {
@@ -250,9 +264,11 @@ int sc_main(int argc, char* argv[]) {
     app.add_flag("--no-compare", no_compare, "ignore the config's compare section: run it as is");
     try {
         app.parse(argc, argv);
+    } catch (const CLI::Success& e) { // --help
+        return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        int rc = app.exit(e);
-        return rc == 0 ? kExitOk : kExitUsage;
+        std::cerr << "sim: error: " << e.what() << " (sim --help lists the options)\n";
+        return kExitUsage;
     }
 
     if (cli.list_params) {

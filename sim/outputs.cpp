@@ -186,6 +186,7 @@ void print_comparison(std::ostream& os, const std::vector<Variant>& vs) {
 void write_comparison_csv(const std::string& path, const std::vector<Variant>& vs) {
     std::ofstream f(path);
     if (!f) throw std::runtime_error("cannot write " + path);
+    f.precision(17); // round-trip doubles: the default 6 digits turn 5123276800 into 5.12328e+09
     std::vector<std::string> keys;
     for (const auto& v : vs)
         for (const auto& [k, val] : v.settings)

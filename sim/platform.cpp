@@ -338,7 +338,7 @@ void Platform::register_stats(const cfg::Config& c) {
     s.on_reset([cpu, &acct] {
         acct.excl_ps.fill(0);
         acct.incl_ps.fill(0);
-        std::fill(cpu->busy_ps.begin(), cpu->busy_ps.end(), 0);
+        cpu->reset_busy(sim_now());
     });
 
     // devices and links

@@ -48,7 +48,9 @@ void EventQueue::run() {
         ++callbacks;
         it.fn(it.obj, it.arg);
     }
-    if (armed_at_ == kNever) arm();
+    // A callback that scheduled an item armed the event for that item, which may be later than
+    // one already waiting in the heap: arm for the earliest.
+    if (heap_.empty() || heap_.front().at < armed_at_) arm();
 }
 
 } // namespace iosim

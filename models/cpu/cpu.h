@@ -134,8 +134,15 @@ public:
             arg);
     }
 
-    // Busy time per core (reset at the end of warm-up by the stats registry).
+    // Busy time per core. An item is accounted whole when it runs; reset_busy() and busy_until()
+    // let the stats clip the item that straddles the start or the end of the measured window.
     std::vector<std::uint64_t> busy_ps;
+    Time busy_until(unsigned core) const { return cores_[core].busy_until; }
+    // Start accounting afresh at `now`: only the part of a running item after `now` counts.
+    void reset_busy(Time now) {
+        for (std::size_t c = 0; c < cores_.size(); ++c)
+            busy_ps[c] = cores_[c].busy_until > now ? cores_[c].busy_until - now : 0;
+    }
     std::uint64_t irqs = 0, items = 0;
 
 private:

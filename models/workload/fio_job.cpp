@@ -98,6 +98,7 @@ void FioWorkload::on_done(void* owner, ExecCtx& ctx, BlkRequest& rq) {
     FioWorkload& self = *s.self;
     Job& j = *s.job;
     j.done.push_back(static_cast<std::uint32_t>(&s - j.slots.data()));
+    j.reaped.reserve(j.slots.size());
     if (!j.wake_pending) {
         // The IRQ wakes the job thread (aio completion -> wake_up), which runs on its own core.
         j.wake_pending = true;
@@ -106,33 +107,30 @@ void FioWorkload::on_done(void* owner, ExecCtx& ctx, BlkRequest& rq) {
 }
 
 void FioWorkload::reap(ExecCtx& ctx, std::uint64_t job) {
-    jobs_[job]->wake_pending = false;
+    Job& j = *jobs_[job];
     {
         KCall sys(ctx, Fn::entry_SYSCALL_64);
         KCall ev(ctx, Fn::__x64_sys_io_getevents);
     }
+    j.reaped.swap(j.done); // io_getevents returns every completion so far
+    j.done.clear();
+    j.next_reaped = 0;
     process(ctx, job);
 }
 
-void FioWorkload::reap_more(ExecCtx& ctx, std::uint64_t job) {
-    // The continuation of a reap: the events are already in user space, no second syscall.
-    jobs_[job]->wake_pending = false;
-    process(ctx, job);
-}
+void FioWorkload::reap_more(ExecCtx& ctx, std::uint64_t job) { process(ctx, job); }
 
 void FioWorkload::process(ExecCtx& ctx, std::uint64_t job) {
     Job& j = *jobs_[job];
     // fio handles each reaped event and submits the next I/O. Past a quantum ahead of SystemC time
     // the rest continues as a new item (a thread can be interrupted there), so that other cores
     // and the devices see this core's bookings in time order.
-    for (std::size_t i = 0; i < j.done.size(); ++i) {
-        if (i > 0 && ctx.needs_sync()) {
-            j.done.erase(j.done.begin(), j.done.begin() + static_cast<std::ptrdiff_t>(i));
-            j.wake_pending = true;
+    while (j.next_reaped < j.reaped.size()) {
+        if (ctx.needs_sync()) {
             cpu_.post<&FioWorkload::reap_more>(j.core, ctx.now(), Cpu::Prio::Thread, this, job);
             return;
         }
-        Slot& s = j.slots[j.done[i]];
+        Slot& s = j.slots[j.reaped[j.next_reaped++]];
         --inflight_;
         latency_ns.record((ctx.now() - s.submitted_at) / kNs);
         ++completed;
@@ -142,7 +140,14 @@ void FioWorkload::process(ExecCtx& ctx, std::uint64_t job) {
         { KCall f(ctx, Fn::fio); }
         submit_io(ctx, j, s);
     }
-    j.done.clear();
+    j.reaped.clear();
+    j.next_reaped = 0;
+    if (j.done.empty()) {
+        j.wake_pending = false; // back to sleep in io_getevents
+    } else {
+        // Completions arrived meanwhile: fio's loop calls io_getevents again.
+        cpu_.post<&FioWorkload::reap>(j.core, ctx.now(), Cpu::Prio::Thread, this, job);
+    }
 }
 
 void FioWorkload::verify(const Slot& s) {

@@ -1,0 +1,190 @@
+// PcieLink through its sockets: bandwidth per generation and width, posted writes, non-posted
+// reads, contention per direction, MMIO, error completions.
+#include "models/pcie/pcie_link.h"
+#include "tests/harness/sc_test.h"
+#include "tests/harness/test_sockets.h"
+
+#include <memory>
+
+#include <gtest/gtest.h>
+
+using namespace iosim;
+using iosim::test::ScTest;
+using iosim::test::TestInitiator;
+using iosim::test::TestTarget;
+
+TEST(PcieBandwidth, PerGenerationAndWidthWithEncodingOverhead) {
+    // GT/s per lane x lanes / 8 bits x encoding efficiency (8b/10b up to Gen2, 128b/130b Gen3-5,
+    // 242/256 FLIT Gen6).
+    const double gt[] = {0, 2.5e9, 5e9, 8e9, 16e9, 32e9, 64e9};
+    for (unsigned lanes : {1u, 4u, 16u}) {
+        EXPECT_DOUBLE_EQ(pcie_bytes_per_s(1, lanes), 250e6 * lanes);
+        EXPECT_DOUBLE_EQ(pcie_bytes_per_s(2, lanes), 500e6 * lanes);
+        for (unsigned gen = 3; gen <= 5; ++gen)
+            EXPECT_DOUBLE_EQ(pcie_bytes_per_s(gen, lanes), gt[gen] * 128 / 130 / 8 * lanes)
+                << "Gen" << gen << " x" << lanes;
+        EXPECT_DOUBLE_EQ(pcie_bytes_per_s(6, lanes), 64e9 * 242 / 256 / 8 * lanes);
+    }
+    EXPECT_NEAR(pcie_bytes_per_s(3, 1), 984.615e6, 1e3); // the familiar "~985 MB/s per lane"
+    EXPECT_NEAR(pcie_bytes_per_s(4, 16), 31.508e9, 1e6);
+}
+
+namespace {
+
+class PcieTest : public ScTest {
+protected:
+    // Gen2 x4 moves exactly 2 GB/s: one byte on the wire is 500 ps, so expectations are exact.
+    static constexpr Time kPerByte = 500;
+    static constexpr Time kLat = 250 * kNs;
+    static constexpr Time kHost = 1 * kUs; // host side (IOMMU + DRAM) answer time
+    static constexpr Time kDev = 800 * kNs;
+
+    void build() {
+        PcieLinkParams p;
+        p.gen = 2;
+        p.lanes = 4;
+        p.latency = kLat;
+        p.max_payload = 256;
+        p.max_read_request = 512;
+        p.tlp_overhead = 24;
+        link = std::make_unique<PcieLink>("link", p);
+        dev = std::make_unique<TestInitiator>("dev");
+        cpu = std::make_unique<TestInitiator>("cpu");
+        host = std::make_unique<TestTarget>("host", kHost);
+        regs = std::make_unique<TestTarget>("regs", kDev);
+        dev->out.bind(link->in_dma);
+        link->out_dma.bind(host->in);
+        cpu->out.bind(link->in_mmio);
+        link->out_mmio.bind(regs->in);
+    }
+    static Time wire(std::uint64_t payload, std::uint64_t tlps) {
+        return (payload + 24 * tlps) * kPerByte;
+    }
+
+    std::unique_ptr<PcieLink> link;
+    std::unique_ptr<TestInitiator> dev, cpu;
+    std::unique_ptr<TestTarget> host, regs;
+};
+
+} // namespace
+
+TEST_F(PcieTest, LinkRateIsTheGenerationTable) {
+    build();
+    EXPECT_DOUBLE_EQ(link->bytes_per_s(), 2e9);
+}
+
+TEST_F(PcieTest, PostedWriteChargesTheDeviceOnlySerialisation) {
+    build();
+    TestInitiator::Result w{}, small{};
+    run([&] {
+        w = dev->write(0x1000, nullptr, 4096);
+        wait_until(100 * kUs);
+        small = dev->write(0x9000, nullptr, 100);
+    });
+    const Time ser = wire(4096, 4096 / 256); // 16 TLPs of 256 B, 24 B overhead each
+    EXPECT_EQ(ser, 4480 * kPerByte);
+    EXPECT_EQ(w.status, tlm::TLM_OK_RESPONSE);
+    EXPECT_EQ(w.delay, ser); // the host's kHost is not waited for
+    ASSERT_EQ(host->accesses.size(), 2u);
+    EXPECT_TRUE(host->accesses[0].write);
+    EXPECT_EQ(host->accesses[0].addr, 0x1000u);
+    EXPECT_EQ(host->accesses[0].len, 4096u);
+    EXPECT_EQ(host->accesses[0].at, ser + kLat);
+    EXPECT_EQ(small.delay, wire(100, 1));
+    EXPECT_EQ(host->accesses[1].at, 100 * kUs + wire(100, 1) + kLat);
+    EXPECT_EQ(link->tlps_up, 17u);
+    EXPECT_EQ(link->up_bytes, 4480u + 124u);
+    EXPECT_EQ(link->up_busy_ps, ser + wire(100, 1));
+    EXPECT_EQ(link->down_bytes, 0u);
+}
+
+TEST_F(PcieTest, NonPostedReadPaysRequestsUpHostAndCompletionsDown) {
+    build();
+    TestInitiator::Result r{};
+    run([&] {
+        wait_until(3 * kUs);
+        r = dev->read(0x4000, nullptr, 4096, 10 * kNs);
+    });
+    const Time req = wire(0, 4096 / 512); // 8 read requests, header only
+    const Time cpl = wire(4096, 4096 / 256);
+    EXPECT_EQ(r.status, tlm::TLM_OK_RESPONSE);
+    EXPECT_EQ(r.delay, 10 * kNs + req + kLat + kHost + cpl + kLat);
+    ASSERT_EQ(host->accesses.size(), 1u);
+    EXPECT_EQ(host->accesses[0].at, 3 * kUs + 10 * kNs + req + kLat);
+    EXPECT_EQ(link->tlps_up, 8u);
+    EXPECT_EQ(link->up_bytes, 8u * 24u);
+    EXPECT_EQ(link->tlps_down, 16u);
+    EXPECT_EQ(link->down_bytes, 4096u + 16u * 24u);
+}
+
+TEST_F(PcieTest, WritesAtTheSameTimeSerialiseUpwardsWhileMmioDownIsUnaffected) {
+    build();
+    TestInitiator::Result a{}, b{}, m{};
+    std::uint32_t doorbell = 5;
+    run([&] {
+        a = dev->write(0x10000, nullptr, 4096);
+        b = dev->write(0x20000, nullptr, 4096);
+        m = cpu->write(0x1008, &doorbell, 4);
+    });
+    const Time ser = wire(4096, 16);
+    EXPECT_EQ(a.delay, ser);
+    EXPECT_EQ(b.delay, 2 * ser);
+    ASSERT_EQ(host->accesses.size(), 2u);
+    EXPECT_EQ(host->accesses[0].at, ser + kLat);
+    EXPECT_EQ(host->accesses[1].at, 2 * ser + kLat);
+    ASSERT_EQ(regs->accesses.size(), 1u);
+    EXPECT_EQ(regs->accesses[0].addr, 0x1008u);
+    EXPECT_EQ(regs->accesses[0].u32(), 5u);
+    EXPECT_EQ(regs->accesses[0].at, wire(4, 1) + kLat); // the other direction is free
+    EXPECT_EQ(m.status, tlm::TLM_OK_RESPONSE);
+    EXPECT_EQ(m.delay, 0u); // posted: the CPU's store cost is the kernel function's
+}
+
+TEST_F(PcieTest, ReadCompletionsAndMmioShareTheDownDirection) {
+    build();
+    TestInitiator::Result r{}, m{};
+    std::uint32_t v = 1;
+    const Time req = wire(0, 4096 / 512);
+    const Time cpl_start = req + kLat + kHost;
+    const Time cpl = wire(4096, 16);
+    run([&] {
+        r = dev->read(0x0, nullptr, 4096);
+        m = cpu->write(0x1000, &v, 4, cpl_start + kNs); // arrives while completions go down
+    });
+    EXPECT_EQ(r.delay, cpl_start + cpl + kLat);
+    ASSERT_EQ(regs->accesses.size(), 1u);
+    EXPECT_EQ(regs->accesses[0].at, cpl_start + cpl + wire(4, 1) + kLat);
+}
+
+TEST_F(PcieTest, MmioReadRequestCarriesNoDataAndTheCompletionComesUp) {
+    build();
+    TestInitiator::Result r{};
+    std::uint32_t v = 0;
+    run([&] { r = cpu->read(0x1c, &v, 4); });
+    // MRd: a header-only TLP down; CplD: 4 bytes of data up.
+    EXPECT_EQ(r.delay, wire(0, 1) + kLat + kDev + wire(4, 1) + kLat);
+    ASSERT_EQ(regs->accesses.size(), 1u);
+    EXPECT_EQ(regs->accesses[0].at, wire(0, 1) + kLat);
+    EXPECT_EQ(link->down_bytes, 24u);
+    EXPECT_EQ(link->up_bytes, 28u);
+}
+
+TEST_F(PcieTest, ErrorFromTheHostPropagatesToTheDevice) {
+    build();
+    host->fail(0x100000, 0x200000);
+    TestInitiator::Result r{}, w{}, ok{};
+    run([&] {
+        r = dev->read(0x100000, nullptr, 4096);
+        wait_until(100 * kUs);
+        w = dev->write(0x180000, nullptr, 4096);
+        wait_until(200 * kUs);
+        ok = dev->read(0x300000, nullptr, 64);
+    });
+    EXPECT_EQ(r.status, tlm::TLM_ADDRESS_ERROR_RESPONSE);
+    // Unsupported Request: one completion without data comes back down.
+    EXPECT_EQ(r.delay, wire(0, 8) + kLat + kHost + wire(0, 1) + kLat);
+    EXPECT_EQ(w.status, tlm::TLM_ADDRESS_ERROR_RESPONSE);
+    EXPECT_EQ(w.delay, wire(4096, 16));
+    EXPECT_EQ(ok.status, tlm::TLM_OK_RESPONSE);
+    EXPECT_EQ(ok.delay, wire(0, 1) + kLat + kHost + wire(64, 1) + kLat);
+}

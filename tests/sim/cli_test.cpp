@@ -1,0 +1,328 @@
+// The `sim` command line (DESIGN.md, "The `sim` command"), through the real program: every kind of
+// user mistake stops with exit status 2 and exactly the message below on stderr (nothing on
+// stdout), before anything runs; and the informational options work.
+#include "sim/config/schema.h"
+#include "tests/sim/sim_process.h"
+
+#include <algorithm>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace simtest {
+namespace {
+
+// A minimal valid config; the cases below add one mistake to it (or use their own text).
+constexpr const char* kGood = R"(sim:
+  duration: 100us
+  warmup: 0ps
+platform:
+  cpu:
+    cores: 2
+workloads:
+  r:
+    rw: randread
+    iodepth: 2
+)";
+
+struct BadInput {
+    const char* name;
+    std::string yaml;              // written to bad.yaml in the working folder; "" = no file
+    std::vector<std::string> args; // the command line after `sim`
+    std::string stderr_text;       // exact
+    bool alone = false; // run as is only: appending --validate or -o would change the mistake
+};
+
+std::string with(const std::string& extra) {
+    return kGood + extra;
+}
+
+const std::vector<BadInput>& cases() {
+    static const std::vector<BadInput> v = {
+        // ---- the schema, with file:line:col
+        {"UnknownKeyDidYouMean",
+         "sim:\n  duraton: 2ms\n",
+         {"bad.yaml"},
+         "sim: bad.yaml:2:3: error: sim.duraton: unknown key; did you mean 'sim.duration'?\n"},
+        {"UnknownSectionDidYouMean",
+         with("simm:\n  seed: 2\n"),
+         {"bad.yaml"},
+         "sim: bad.yaml:11:1: error: simm: unknown key; did you mean 'sim'?\n"},
+        {"UnknownKeyInWorkload",
+         with("    iodepht: 4\n"),
+         {"bad.yaml"},
+         "sim: bad.yaml:11:5: error: workloads.r.iodepht: unknown key; did you mean "
+         "'workloads.r.iodepth'?\n"},
+        {"UnknownKeyNothingClose",
+         "sim:\n  bogus: 1\n",
+         {"bad.yaml"},
+         "sim: bad.yaml:2:3: error: sim.bogus: unknown key; expected one of: duration, warmup, "
+         "seed, quantum, max_ios\n"},
+        {"DuplicateKey",
+         "sim:\n  duration: 2ms\n  duration: 3ms\n",
+         {"bad.yaml"},
+         "sim: bad.yaml:3:3: error: sim.duration: duplicate key 'duration' (first defined at line "
+         "2)\n"},
+        {"MissingUnit",
+         "sim:\n  duration: 2\n",
+         {"bad.yaml"},
+         "sim: bad.yaml:2:13: error: sim.duration: '2' has no unit; expected a time like '2ns'\n"},
+        {"WrongType",
+         "platform:\n  cpu:\n    cores: many\n",
+         {"bad.yaml"},
+         "sim: bad.yaml:3:12: error: platform.cpu.cores: expected an integer, got 'many'\n"},
+        {"OutOfRange",
+         "platform:\n  cpu:\n    cores: 1000\n",
+         {"bad.yaml"},
+         "sim: bad.yaml:3:12: error: platform.cpu.cores: 1000 is out of range [1, 256]\n"},
+        {"BadEnumDidYouMean",
+         "platform:\n  iommu:\n    mode: strcit\n",
+         {"bad.yaml"},
+         "sim: bad.yaml:3:11: error: platform.iommu.mode: 'strcit' is not one of off, "
+         "passthrough, strict, lazy; did you mean 'strict'?\n"},
+        {"ListForASection",
+         "sim: [1, 2]\n",
+         {"bad.yaml"},
+         "sim: bad.yaml:1:6: error: sim: expected a section with keys duration, warmup, seed, "
+         "quantum, max_ios; got a list\n"},
+        {"InvalidYaml",
+         "sim: {duration: 2ms\n",
+         {"bad.yaml"},
+         "sim: bad.yaml:2:1: error: invalid YAML: end of map flow not found\n"},
+        {"MissingFile",
+         "",
+         {"missing.yaml"},
+         "sim: missing.yaml: error: cannot read file: No such file or directory\n"},
+
+        // ---- --set and its shorthands
+        {"SetWithoutEquals",
+         kGood,
+         {"bad.yaml", "--set", "sim.duration"},
+         "sim: --set 'sim.duration': error: expected KEY=VALUE\n"},
+        {"SetUnknownKey",
+         kGood,
+         {"bad.yaml", "--set", "sim.duraton=2ms"},
+         "sim: --set 'sim.duraton=2ms': error: sim.duraton: unknown key; did you mean "
+         "'sim.duration'?\n"},
+        {"SetOutOfRange",
+         kGood,
+         {"bad.yaml", "--set", "platform.cpu.cores=300"},
+         "sim: --set 'platform.cpu.cores=300': error: platform.cpu.cores: 300 is out of range "
+         "[1, 256]\n"},
+        {"SetBadEnum",
+         kGood,
+         {"bad.yaml", "--set", "platform.iommu.mode=bogus"},
+         "sim: --set 'platform.iommu.mode=bogus': error: platform.iommu.mode: 'bogus' is not one "
+         "of off, passthrough, strict, lazy\n"},
+        {"SetASection",
+         kGood,
+         {"bad.yaml", "--set", "platform.cpu=3"},
+         "sim: --set 'platform.cpu=3': error: platform.cpu: this is a section, not a parameter; "
+         "set one of its keys: cores, frequency\n"},
+        {"SetBadCompareValue",
+         kGood,
+         {"bad.yaml", "--set", "compare.platform.iommu.mode=[off,bogus]"},
+         "sim: --set 'compare.platform.iommu.mode=[off,bogus]': error: "
+         "compare.platform.iommu.mode: 'bogus' is not one of off, passthrough, strict, lazy\n"},
+        {"SeedNotANumber",
+         kGood,
+         {"bad.yaml", "--seed", "abc"},
+         "sim: --set 'sim.seed=abc': error: sim.seed: expected an integer, got 'abc'\n"},
+        {"DurationWithoutUnit",
+         kGood,
+         {"bad.yaml", "--duration", "5"},
+         "sim: --set 'sim.duration=5': error: sim.duration: '5' has no unit; expected a time like "
+         "'5ns'\n"},
+
+        // ---- the command line itself (CLI11's messages)
+        {"NoConfigFile",
+         "",
+         {},
+         "sim: error: no config file given (try: sim configs/nvme_iommu.yaml)\n"},
+        {"UnknownOption",
+         kGood,
+         {"bad.yaml", "--frobnicate"},
+         "sim: error: The following argument was not expected: --frobnicate (sim --help lists "
+         "the options)\n"},
+        {"OptionWithoutValue",
+         kGood,
+         {"bad.yaml", "-o"},
+         "sim: error: --output: 1 required TEXT missing (sim --help lists the options)\n",
+         true},
+        {"BadListFormat",
+         "",
+         {"--list-params", "--format", "xml"},
+         "sim: error: --format: xml not in {text,md} (sim --help lists the options)\n"},
+
+        // ---- checks across keys, at elaboration (sim/platform.cpp)
+        {"IotlbEntriesNotMultipleOfWays",
+         kGood,
+         {"bad.yaml", "--set", "platform.iommu.iotlb.entries=100", "--set",
+          "platform.iommu.iotlb.ways=8"},
+         "sim: platform.iommu.iotlb: error: entries (100) must be a multiple of ways (8)\n"},
+        {"WalkCacheEntriesNotMultipleOfWays",
+         kGood,
+         {"bad.yaml", "--set", "platform.iommu.walk_cache.entries=10"},
+         "sim: platform.iommu.walk_cache: error: entries must be a multiple of ways\n"},
+        {"CoalesceCountWithoutTime",
+         kGood,
+         {"bad.yaml", "--set", "platform.nvme.msix.coalesce_count=4"},
+         "sim: platform.nvme.msix: error: coalesce_count > 0 needs a coalesce_time > 0, or "
+         "completions below the count never raise an interrupt\n"},
+        {"FlushQueueSizeNotPowerOfTwo",
+         kGood,
+         {"bad.yaml", "--set", "kernel.flush_queue.size=100"},
+         "sim: kernel.flush_queue.size: error: 100 is not a power of two (the ring index is "
+         "masked, as in dma-iommu.c)\n"},
+        {"VerifyWithoutBackingStore",
+         with("    verify: true\n"),
+         {"bad.yaml"},
+         "sim: workloads.r.verify: error: needs platform.memory.backing_store: true\n"},
+        {"BlockSizeNotMultipleOfLba",
+         kGood,
+         {"bad.yaml", "--set", "workloads.r.bs=1000B"},
+         "sim: workloads.r.bs: error: must be a multiple of the 512-byte LBA\n"},
+        {"RegionLargerThanDevice",
+         kGood,
+         {"bad.yaml", "--set", "workloads.r.size=2TiB"},
+         "sim: workloads.r.size: error: the region (2199023255552 bytes) is larger than "
+         "platform.nvme.capacity (1099511627776 bytes)\n"},
+        {"FirstCpuNotACore",
+         kGood,
+         {"bad.yaml", "--set", "workloads.r.first_cpu=9"},
+         "sim: workloads.r.first_cpu: error: 9 is not a core (platform.cpu.cores = 2)\n"},
+        {"QueueDepthExceeded",
+         kGood,
+         {"bad.yaml", "--set", "workloads.r.iodepth=2000"},
+         "sim: workloads: error: core 0 would keep 2000 requests in flight on its NVMe queue of "
+         "1024 entries (platform.nvme.queue_depth); lower iodepth or spread the jobs\n"},
+        {"NoWorkload",
+         "sim:\n  duration: 1ms\n",
+         {"bad.yaml"},
+         "sim: workloads: error: no workload is defined; add one under 'workloads:' (for example "
+         "workloads.randread.rw: randread)\n"},
+    };
+    return v;
+}
+
+class BadInputTest : public ::testing::TestWithParam<BadInput> {};
+
+INSTANTIATE_TEST_SUITE_P(Cli, BadInputTest, ::testing::ValuesIn(cases()),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// Exit status 2, the exact message on stderr, nothing on stdout. Cross-key errors must stop
+// --validate too (it elaborates), and a real run, before it writes any output.
+TEST_P(BadInputTest, ExitsTwoWithTheExactMessage) {
+    const BadInput& c = GetParam();
+    TempDir tmp;
+    if (!c.yaml.empty()) tmp.write("bad.yaml", c.yaml);
+    for (const char* mode : {"", "--validate", "-o"}) {
+        if (c.alone && *mode) continue;
+        SCOPED_TRACE(std::string("extra argument: ") + mode);
+        std::vector<std::string> args = c.args;
+        if (std::string(mode) == "-o") {
+            // A real run: only where the mistake is not in the command line itself.
+            if (args.empty() || std::find(args.begin(), args.end(), "-o") != args.end()) continue;
+            args.insert(args.end(), {"-q", "-o", tmp / "out"});
+        } else if (*mode) {
+            args.push_back(mode);
+        }
+        const SimRun r = run_sim(args, tmp.path().string());
+        EXPECT_EQ(r.status, 2) << describe(r);
+        EXPECT_EQ(r.err, c.stderr_text);
+        EXPECT_EQ(r.out, "");
+        EXPECT_FALSE(fs::exists(tmp.path() / "out" / "stats.json"));
+    }
+}
+
+// A compare whose variant is invalid: the other variants run, the bad one is reported by name,
+// and the exit status is the configuration error's.
+TEST(Cli, CompareWithABadVariant) {
+    TempDir tmp;
+    tmp.write("cmp.yaml", with("compare:\n  platform.iommu.iotlb.ways: [8, 7]\n"));
+    const SimRun r = run_sim({"cmp.yaml", "-q", "-j2", "-o", tmp / "out"}, tmp.path().string());
+    EXPECT_EQ(r.status, 2) << describe(r);
+    EXPECT_EQ(r.err, "sim: platform.iommu.iotlb: error: entries (256) must be a multiple of ways "
+                     "(7)\nsim: variant '7' failed with exit status 2\n");
+    EXPECT_TRUE(fs::exists(tmp.path() / "out" / "8" / "stats.json"));
+}
+
+// ------------------------------------------------------------------ what works
+
+TEST(Cli, ValidateAGoodConfig) {
+    TempDir tmp;
+    tmp.write("good.yaml", kGood);
+    const SimRun r = run_sim({"good.yaml", "--validate"}, tmp.path().string());
+    EXPECT_EQ(r.status, 0) << describe(r);
+    EXPECT_EQ(r.out, "configuration is valid\n");
+    EXPECT_EQ(r.err, "");
+    const SimRun q = run_sim({"good.yaml", "--validate", "-q"}, tmp.path().string());
+    EXPECT_EQ(q.status, 0) << describe(q);
+    EXPECT_EQ(q.out, "");
+    for (const char* shipped : {"configs/nvme_iommu.yaml"}) {
+        const SimRun s = run_sim({source_path(shipped), "--validate"});
+        EXPECT_EQ(s.status, 0) << describe(s);
+    }
+}
+
+// --print-config is the resolved config: it loads again, validates, and prints the same. Layers
+// and --set are folded in.
+TEST(Cli, PrintConfigReloads) {
+    TempDir tmp;
+    tmp.write("good.yaml", kGood);
+    tmp.write("overlay.yaml", "platform:\n  iommu:\n    mode: strict\n");
+    const SimRun a =
+        run_sim({"good.yaml", "overlay.yaml", "--set", "sim.seed=42", "--print-config"},
+                tmp.path().string());
+    ASSERT_EQ(a.status, 0) << describe(a);
+    EXPECT_EQ(a.err, "");
+    EXPECT_NE(a.out.find("  mode: strict\n"), std::string::npos) << a.out;
+    EXPECT_NE(a.out.find("  seed: 42\n"), std::string::npos) << a.out;
+    tmp.write("printed.yaml", a.out);
+    const SimRun b = run_sim({"printed.yaml", "--print-config"}, tmp.path().string());
+    ASSERT_EQ(b.status, 0) << describe(b);
+    EXPECT_EQ(b.out, a.out);
+    const SimRun v = run_sim({"printed.yaml", "--validate"}, tmp.path().string());
+    EXPECT_EQ(v.status, 0) << describe(v);
+}
+
+// --list-params: one row per schema key, in schema order, with or without a config.
+TEST(Cli, ListParams) {
+    const auto& schema = iosim::cfg::schema();
+    for (const bool md : {false, true}) {
+        SCOPED_TRACE(md ? "md" : "text");
+        std::vector<std::string> args{"--list-params"};
+        if (md) args.insert(args.end(), {"--format", "md"});
+        const SimRun r = run_sim(args);
+        ASSERT_EQ(r.status, 0) << describe(r);
+        EXPECT_EQ(r.err, "");
+        EXPECT_EQ(r.out, iosim::cfg::list_params(md));
+        std::istringstream lines(r.out);
+        std::vector<std::string> rows;
+        for (std::string l; std::getline(lines, l);)
+            rows.push_back(l);
+        ASSERT_EQ(rows.size(), schema.size() + (md ? 2 : 1)); // header (+ md rule)
+        if (md) {
+            EXPECT_EQ(rows[0].rfind("| key ", 0), 0u) << rows[0];
+            for (std::size_t i = 0; i < schema.size(); ++i)
+                EXPECT_EQ(rows[i + 2].rfind("| `" + schema[i].key + "`", 0), 0u) << rows[i + 2];
+        } else {
+            for (std::size_t i = 0; i < schema.size(); ++i)
+                EXPECT_EQ(rows[i + 1].rfind(schema[i].key + " ", 0), 0u) << rows[i + 1];
+        }
+    }
+}
+
+TEST(Cli, Help) {
+    const SimRun r = run_sim({"--help"});
+    EXPECT_EQ(r.status, 0) << describe(r);
+    EXPECT_EQ(r.err, "");
+    for (const char* opt : {"--set", "--seed", "--duration", "--validate", "--print-config",
+                            "--list-params", "--format", "--output", "--quiet", "--jobs"})
+        EXPECT_NE(r.out.find(opt), std::string::npos) << opt << " missing from --help:\n" << r.out;
+}
+
+} // namespace
+} // namespace simtest
