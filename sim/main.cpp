@@ -148,7 +148,8 @@ int run_compare(const Cli& cli, const iosim::cfg::Config& c, const char* self) {
         std::vector<std::string> sets = cli.sets;
         if (!cli.seed.empty()) sets.push_back("sim.seed=" + cli.seed);
         if (!cli.duration.empty()) sets.push_back("sim.duration=" + cli.duration);
-        for (const auto& [k, val] : v.settings) sets.push_back(k + "=" + val);
+        for (const auto& [k, val] : v.settings)
+            sets.push_back(k + "=" + val);
         try {
             (void)iosim::cfg::Config::load(cli.files, sets);
         } catch (const iosim::cfg::ConfigError& e) {

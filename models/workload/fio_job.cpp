@@ -118,7 +118,9 @@ void FioWorkload::reap(ExecCtx& ctx, std::uint64_t job) {
     process(ctx, job);
 }
 
-void FioWorkload::reap_more(ExecCtx& ctx, std::uint64_t job) { process(ctx, job); }
+void FioWorkload::reap_more(ExecCtx& ctx, std::uint64_t job) {
+    process(ctx, job);
+}
 
 void FioWorkload::process(ExecCtx& ctx, std::uint64_t job) {
     Job& j = *jobs_[job];

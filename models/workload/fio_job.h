@@ -70,7 +70,7 @@ private:
         std::vector<std::uint32_t> done;   // completed, not yet returned by io_getevents
         std::vector<std::uint32_t> reaped; // returned by io_getevents, being handled
         std::size_t next_reaped = 0;
-        bool wake_pending = false;         // the thread is runnable (woken, or mid-way)
+        bool wake_pending = false; // the thread is runnable (woken, or mid-way)
         std::uint64_t issued = 0, next_seq = 0;
     };
 

@@ -56,7 +56,8 @@ TEST(MultiResource, KServersInParallel) {
 
 TEST(Histogram, PercentilesWithinResolution) {
     Histogram h;
-    for (std::uint64_t v = 1; v <= 100000; ++v) h.record(v);
+    for (std::uint64_t v = 1; v <= 100000; ++v)
+        h.record(v);
     EXPECT_EQ(h.count(), 100000u);
     EXPECT_NEAR(static_cast<double>(h.percentile(0.5)), 50000.0, 50000.0 / 64);
     EXPECT_NEAR(static_cast<double>(h.percentile(0.99)), 99000.0, 99000.0 / 64);
@@ -69,7 +70,8 @@ TEST(Histogram, PercentilesWithinResolution) {
 
 TEST(Histogram, SmallValuesAreExact) {
     Histogram h;
-    for (int i = 0; i < 10; ++i) h.record(7);
+    for (int i = 0; i < 10; ++i)
+        h.record(7);
     h.record(3);
     EXPECT_EQ(h.percentile(0.05), 3u);
     EXPECT_EQ(h.percentile(0.5), 7u);
@@ -94,7 +96,8 @@ TEST(Rng, BelowIsInRangeAndCoversIt) {
         ASSERT_LT(v, 10u);
         ++seen[v];
     }
-    for (int n : seen) EXPECT_GT(n, 800);
+    for (int n : seen)
+        EXPECT_GT(n, 800);
 }
 
 TEST(Stats, TreeCsvAndReset) {
