@@ -7,8 +7,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(g++ cmake ninja-build pkg-config git
           libsystemc-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libfmt-dev
-          libboost-graph-dev libgtest-dev libbenchmark-dev
-          python3-yaml python3-pandas python3-matplotlib python3-jinja2)
+          libgtest-dev libbenchmark-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

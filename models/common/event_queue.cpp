@@ -21,6 +21,7 @@ void EventQueue::schedule(Time at, Fn fn, void* obj, std::uint64_t arg) {
     if (at < now) at = now;
     heap_.push_back({at, seq_++, fn, obj, arg});
     std::push_heap(heap_.begin(), heap_.end(), std::greater<Item>{});
+    if (running_) return; // run() arms the event once, for the earliest item, when it is done
     if (at < armed_at_) {
         armed_at_ = at;
         ev_.cancel();
@@ -40,7 +41,10 @@ void EventQueue::arm() {
 void EventQueue::run() {
     ++sc_events;
     Time now = sim_now();
-    armed_at_ = kNever;
+    // The notification that woke us is consumed. Items the callbacks schedule only join the heap
+    // (no notify each, which would leave cancelled entries in SystemC's timed queue); the event
+    // is armed once below for the earliest item, whoever scheduled it.
+    running_ = true;
     while (!heap_.empty() && heap_.front().at <= now) {
         std::pop_heap(heap_.begin(), heap_.end(), std::greater<Item>{});
         Item it = heap_.back();
@@ -48,9 +52,8 @@ void EventQueue::run() {
         ++callbacks;
         it.fn(it.obj, it.arg);
     }
-    // A callback that scheduled an item armed the event for that item, which may be later than
-    // one already waiting in the heap: arm for the earliest.
-    if (heap_.empty() || heap_.front().at < armed_at_) arm();
+    running_ = false;
+    arm();
 }
 
 } // namespace iosim

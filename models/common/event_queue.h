@@ -57,6 +57,7 @@ private:
     std::vector<Item> heap_;
     std::uint64_t seq_ = 0;
     Time armed_at_ = kNever;
+    bool running_ = false;
     sc_core::sc_event ev_;
 };
 
