@@ -4,7 +4,7 @@
 #include "models/cpu/cpu.h"
 #include "tests/harness/cpu_work.h"
 #include "tests/harness/sc_test.h"
-#include "tests/harness/test_sockets.h"
+#include "models/common/stubs.h"
 
 #include <memory>
 #include <string>
@@ -15,8 +15,8 @@
 using namespace iosim;
 using iosim::test::CpuWork;
 using iosim::test::ScTest;
-using iosim::test::TestInitiator;
-using iosim::test::TestTarget;
+using iosim::StubInitiator;
+using iosim::StubTarget;
 
 namespace {
 
@@ -46,9 +46,9 @@ protected:
         p.hz = 1e9;
         cpu = std::make_unique<Cpu>("cpu", p, costs);
         work = std::make_unique<CpuWork>(*cpu);
-        mmio = std::make_unique<TestTarget>("mmio", 500 * kNs);
-        iommu_regs = std::make_unique<TestTarget>("iommu_regs");
-        msi = std::make_unique<TestInitiator>("msi");
+        mmio = std::make_unique<StubTarget>("mmio", 500 * kNs);
+        iommu_regs = std::make_unique<StubTarget>("iommu_regs");
+        msi = std::make_unique<StubInitiator>("msi");
         cpu->out_mmio.bind(mmio->in);
         cpu->out_iommu.bind(iommu_regs->in);
         msi->out.bind(cpu->in_msi);
@@ -72,8 +72,8 @@ protected:
     KernelCosts costs;
     std::unique_ptr<Cpu> cpu;
     std::unique_ptr<CpuWork> work;
-    std::unique_ptr<TestTarget> mmio, iommu_regs;
-    std::unique_ptr<TestInitiator> msi;
+    std::unique_ptr<StubTarget> mmio, iommu_regs;
+    std::unique_ptr<StubInitiator> msi;
     std::vector<Ran> ran;
 };
 
@@ -206,7 +206,7 @@ TEST_F(CpuTest, MsiRunsItsHandlerOnItsCoreAtArrival) {
     build(4);
     work->register_msi(33, 2, item("nvme_irq", 1, Fn::nvme_irq));
     std::uint32_t vec = 33, unknown = 34, beyond = 100000;
-    TestInitiator::Result ok{}, bad{}, worse{};
+    StubInitiator::Result ok{}, bad{}, worse{};
     run([&] {
         wait_until(2 * kUs);
         ok = msi->write(0xFEE00000, &vec, 4, 150 * kNs);

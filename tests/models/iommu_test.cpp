@@ -6,7 +6,7 @@
 #include "models/iommu/iommu.h"
 #include "models/memory/memory.h"
 #include "tests/harness/sc_test.h"
-#include "tests/harness/test_sockets.h"
+#include "models/common/stubs.h"
 
 #include <cstdint>
 #include <memory>
@@ -16,8 +16,8 @@
 
 using namespace iosim;
 using iosim::test::ScTest;
-using iosim::test::TestInitiator;
-using iosim::test::TestTarget;
+using iosim::StubInitiator;
+using iosim::StubTarget;
 
 namespace {
 
@@ -56,10 +56,10 @@ protected:
     // Binds out_mem and out_walk to recording targets.
     void build(const IommuParams& p) {
         iommu = std::make_unique<Iommu>("iommu", p);
-        dev = std::make_unique<TestInitiator>("dev", kRid);
-        cpu = std::make_unique<TestInitiator>("cpu");
-        mem = std::make_unique<TestTarget>("mem", kMem);
-        walker = std::make_unique<TestTarget>("walker", kWalkMem);
+        dev = std::make_unique<StubInitiator>("dev", kRid);
+        cpu = std::make_unique<StubInitiator>("cpu");
+        mem = std::make_unique<StubTarget>("mem", kMem);
+        walker = std::make_unique<StubTarget>("walker", kWalkMem);
         dev->out.bind(iommu->in_dma);
         cpu->out.bind(iommu->in_regs);
         iommu->out_mem.bind(mem->in);
@@ -71,7 +71,7 @@ protected:
         ASSERT_TRUE((t ? t : &pt)->map(iova, phys, size, perm).ok);
     }
     // A command written to the command-queue tail register, as the driver's copy_cmd_to_buffer.
-    TestInitiator::Result command(IommuCommand& cmd, Time delay = 0) {
+    StubInitiator::Result command(IommuCommand& cmd, Time delay = 0) {
         return cpu->write(Iommu::kRegCmdTail, &cmd, sizeof cmd, delay);
     }
     std::vector<std::uint64_t> walk_addrs(std::size_t from = 0) const {
@@ -90,8 +90,8 @@ protected:
     IoPageTable::PageAlloc alloc = [this] { return next_table_ += 4096; };
     IoPageTable pt{alloc, [](std::uint64_t) {}};
     std::unique_ptr<Iommu> iommu;
-    std::unique_ptr<TestInitiator> dev, cpu;
-    std::unique_ptr<TestTarget> mem, walker;
+    std::unique_ptr<StubInitiator> dev, cpu;
+    std::unique_ptr<StubTarget> mem, walker;
 };
 
 class IommuXlate : public IommuFixture, public ::testing::WithParamInterface<IommuMode> {
@@ -110,7 +110,7 @@ INSTANTIATE_TEST_SUITE_P(Modes, IommuXlate, ::testing::Values(IommuMode::Strict,
 
 TEST_F(IommuFixture, PassthroughForwardsUntranslatedWithoutALookup) {
     build(params(IommuMode::Passthrough));
-    TestInitiator::Result r{}, other{};
+    StubInitiator::Result r{}, other{};
     run([&] {
         r = dev->read(0x1234'5678, nullptr, 64, 3 * kNs);
         dev->set_requester(0x0999); // no device-table entry: the identity domain still applies
@@ -132,7 +132,7 @@ TEST_F(IommuFixture, PassthroughForwardsUntranslatedWithoutALookup) {
 TEST_P(IommuXlate, FirstDmaWalksFourLevelsAtTheEntryAddressesThenHits) {
     build(params());
     map(kA, kP, 4096);
-    TestInitiator::Result first{}, second{};
+    StubInitiator::Result first{}, second{};
     std::uint64_t restored = 0;
     run([&] {
         first = dev->read(kA + 0x80, nullptr, 64);
@@ -180,7 +180,7 @@ TEST_P(IommuXlate, WalkCachesSkipTheUpperLevels) {
     build(params());
     map(kA, kP, 3 * 4096);
     map(kA + k2M, 0x3'0000'0000, 4096); // same PDPTE, next PDE
-    TestInitiator::Result a{}, b{}, c{};
+    StubInitiator::Result a{}, b{}, c{};
     run([&] {
         a = dev->read(kA, nullptr, 8);
         wait_until(10 * kUs);
@@ -208,7 +208,7 @@ TEST_P(IommuXlate, WithoutWalkCachesEveryMissReadsFourLevels) {
     p.walk_cache_entries = 0;
     build(p);
     map(kA, kP, 2 * 4096);
-    TestInitiator::Result a{}, b{};
+    StubInitiator::Result a{}, b{};
     run([&] {
         a = dev->read(kA, nullptr, 8);
         wait_until(10 * kUs);
@@ -225,8 +225,8 @@ TEST_P(IommuXlate, TwoMiBLeafWalksThreeLevelsAndCoversEveryPageInside) {
     constexpr std::uint64_t iova = 0x8000'0000, phys = 0x2'0000'0000;
     map(iova, phys, k2M);
     ASSERT_EQ(pt.walk(iova).page_shift, 21);
-    TestInitiator::Result first{};
-    std::vector<TestInitiator::Result> rest;
+    StubInitiator::Result first{};
+    std::vector<StubInitiator::Result> rest;
     run([&] {
         first = dev->read(iova + 0x1234, nullptr, 8);
         wait_until(10 * kUs);
@@ -250,7 +250,7 @@ TEST_P(IommuXlate, UnmappedIovaFaultsNotPresentAndReachesNoMemory) {
     build(params());
     map(kA, kP, 4096);
     constexpr std::uint64_t far = 0x100'0000'0000; // root entry 2: not present
-    TestInitiator::Result ok{}, hole{}, nothing{};
+    StubInitiator::Result ok{}, hole{}, nothing{};
     run([&] {
         ok = dev->read(kA, nullptr, 8);
         wait_until(10 * kUs);
@@ -286,7 +286,7 @@ TEST_P(IommuXlate, UnmappedIovaFaultsNotPresentAndReachesNoMemory) {
 TEST_P(IommuXlate, UnknownRequesterFaultsNoDomain) {
     build(params());
     map(kA, kP, 4096);
-    TestInitiator::Result r{};
+    StubInitiator::Result r{};
     run([&] {
         wait_until(1 * kUs);
         dev->set_requester(0x0200);
@@ -308,7 +308,7 @@ TEST_P(IommuXlate, AccessAgainstThePermissionsFaults) {
     build(params());
     map(kA, kP, 4096, kPermRead);                    // DMA_TO_DEVICE
     map(kA + 0x1000, kP + 0x1000, 4096, kPermWrite); // DMA_FROM_DEVICE
-    TestInitiator::Result w1{}, w2{}, r{}, rd_wo{};
+    StubInitiator::Result w1{}, w2{}, r{}, rd_wo{};
     run([&] {
         w1 = dev->write(kA, nullptr, 8); // walks, then refused
         wait_until(10 * kUs);
@@ -348,8 +348,8 @@ TEST_P(IommuXlate, FaultLogIsBoundedAndCountsWhatItDrops) {
 TEST_P(IommuXlate, InvalidatePagesRemovesExactlyTheRange) {
     build(params());
     map(kA, kP, 4 * 4096);
-    std::vector<TestInitiator::Result> after;
-    TestInitiator::Result cmd_res{};
+    std::vector<StubInitiator::Result> after;
+    StubInitiator::Result cmd_res{};
     unsigned occupancy_before = 0, occupancy_after = 0;
     run([&] {
         for (std::uint64_t i = 0; i < 4; ++i)
@@ -385,7 +385,7 @@ TEST_P(IommuXlate, InvalidateAllClearsOnlyItsDomain) {
     iommu->attach(0x0200, 2, &pt2);
     map(kA, kP, 4096);
     map(kA, 0x5'0000'0000, 4096, kRW, &pt2); // the same IOVA in another domain
-    TestInitiator::Result d1{}, d2{};
+    StubInitiator::Result d1{}, d2{};
     run([&] {
         dev->read(kA, nullptr, 8);
         dev->set_requester(0x0200);
@@ -412,7 +412,7 @@ TEST_F(IommuFixture, CommandsAreServedOneAfterTheOther) {
     IommuCommand cw1{IommuCommand::Op::CompletionWait, kDom, 0, 0, 0};
     IommuCommand cw2 = cw1, inv{IommuCommand::Op::InvalidatePages, kDom, kA, 4096, 0};
     IommuCommand cw3 = cw1, all{IommuCommand::Op::InvalidateAll, kDom, 0, ~0ull, 0}, cw4 = cw1;
-    TestInitiator::Result r1{}, r2{};
+    StubInitiator::Result r1{}, r2{};
     constexpr Time t0 = 5 * kUs, t1 = 50 * kUs, t2 = 100 * kUs;
     run([&] {
         wait_until(t0);
@@ -448,7 +448,7 @@ TEST_F(IommuFixture, RegisterAccessesOtherThanACommandWriteAreErrors) {
     build(params());
     IommuCommand cw{IommuCommand::Op::CompletionWait, kDom, 0, 0, 0};
     std::uint32_t word = 0;
-    TestInitiator::Result wrong_reg{}, read{}, short_write{};
+    StubInitiator::Result wrong_reg{}, read{}, short_write{};
     run([&] {
         wrong_reg = cpu->write(0x2000, &cw, sizeof cw);
         read = cpu->read(Iommu::kRegCmdTail, &cw, sizeof cw);
@@ -467,7 +467,7 @@ TEST_P(IommuXlate, OneWalkerSerialisesMissesThatArriveTogether) {
     build(p);
     map(kA, kP, 4096);
     map(kA + 0x1000, kP + 0x1000, 4096);
-    TestInitiator::Result a{}, b{};
+    StubInitiator::Result a{}, b{};
     run([&] {
         a = dev->read(kA, nullptr, 8);
         b = dev->read(kA + 0x1000, nullptr, 8);
@@ -486,7 +486,7 @@ TEST_P(IommuXlate, TwoWalkersServeTwoMissesInParallel) {
     build(p);
     map(kA, kP, 4096);
     map(kA + 0x1000, kP + 0x1000, 4096);
-    TestInitiator::Result a{}, b{}, c{};
+    StubInitiator::Result a{}, b{}, c{};
     run([&] {
         a = dev->read(kA, nullptr, 8);
         b = dev->read(kA + 0x1000, nullptr, 8);
@@ -510,8 +510,8 @@ TEST_F(IommuFixture, WalkReadsAndDmaGoThroughRealMemory) {
     mp.backing_store = true;
     Memory dram("dram", mp);
     iommu = std::make_unique<Iommu>("iommu", params(IommuMode::Strict));
-    dev = std::make_unique<TestInitiator>("dev", kRid);
-    cpu = std::make_unique<TestInitiator>("cpu");
+    dev = std::make_unique<StubInitiator>("dev", kRid);
+    cpu = std::make_unique<StubInitiator>("cpu");
     dev->out.bind(iommu->in_dma);
     cpu->out.bind(iommu->in_regs);
     iommu->out_mem.bind(dram.in);
@@ -521,7 +521,7 @@ TEST_F(IommuFixture, WalkReadsAndDmaGoThroughRealMemory) {
     std::vector<std::uint8_t> data(64), back(64, 0);
     for (std::size_t i = 0; i < data.size(); ++i)
         data[i] = static_cast<std::uint8_t>(0xA0 + i);
-    TestInitiator::Result w{}, r{};
+    StubInitiator::Result w{}, r{};
     run([&] {
         w = dev->write(kA + 0x40, data.data(), 64);
         wait_until(10 * kUs);

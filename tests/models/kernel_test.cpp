@@ -1,5 +1,5 @@
 // DmaApi and IommuDriver on a small platform: Cpu (out_iommu -> Iommu.in_regs), Iommu (out_mem,
-// out_walk -> Memory), a device (TestInitiator -> Iommu.in_dma). The kernel runs as work items on
+// out_walk -> Memory), a device (StubInitiator -> Iommu.in_dma). The kernel runs as work items on
 // the cores; the device's DMAs show what the mappings translate to. Per mode: dma-direct for off
 // and passthrough; strict's invalidate + completion wait on unmap; lazy's flush queue (no command
 // on unmap, a synchronous flush when a CPU's ring is full, the 10 ms timer); map_sg; the IOMMU
@@ -13,7 +13,7 @@
 #include "models/memory/page_allocator.h"
 #include "tests/harness/cpu_work.h"
 #include "tests/harness/sc_test.h"
-#include "tests/harness/test_sockets.h"
+#include "models/common/stubs.h"
 
 #include <memory>
 #include <string>
@@ -24,8 +24,8 @@
 using namespace iosim;
 using iosim::test::CpuWork;
 using iosim::test::ScTest;
-using iosim::test::TestInitiator;
-using iosim::test::TestTarget;
+using iosim::StubInitiator;
+using iosim::StubTarget;
 
 namespace {
 
@@ -84,8 +84,8 @@ protected:
         dma = std::make_unique<DmaApi>(dp, *cpu, *drv, iommu.get(), *pages);
         dev = &dma->add_device("dev0", kRid);
 
-        device = std::make_unique<TestInitiator>("device", kRid);
-        mmio = std::make_unique<TestTarget>("mmio");
+        device = std::make_unique<StubInitiator>("device", kRid);
+        mmio = std::make_unique<StubTarget>("mmio");
         msi_src = std::make_unique<StubInitiator>("msi_src");
         cpu->out_iommu.bind(iommu->in_regs);
         cpu->out_mmio.bind(mmio->in);
@@ -114,7 +114,7 @@ protected:
         sc_core::wait(done);
     }
     // A device DMA write of a recognisable pattern; returns the response.
-    TestInitiator::Result dma_write(std::uint64_t addr, std::vector<std::uint8_t>& data) {
+    StubInitiator::Result dma_write(std::uint64_t addr, std::vector<std::uint8_t>& data) {
         return device->write(addr, data.data(), static_cast<unsigned>(data.size()));
     }
     static std::vector<std::uint8_t> pattern(std::size_t n, std::uint8_t seed) {
@@ -151,8 +151,8 @@ protected:
     std::unique_ptr<IommuDriver> drv;
     std::unique_ptr<DmaApi> dma;
     DmaDevice* dev = nullptr;
-    std::unique_ptr<TestInitiator> device;
-    std::unique_ptr<TestTarget> mmio;
+    std::unique_ptr<StubInitiator> device;
+    std::unique_ptr<StubTarget> mmio;
     std::unique_ptr<StubInitiator> msi_src, iommu_unused;
     std::unique_ptr<CpuWork> work;
 };
@@ -180,7 +180,7 @@ TEST_P(DirectModes, MapIsThePhysicalAddressAndCostsOnlyDmaDirect) {
     const std::uint64_t phys = pages->alloc_page() + 0x80;
     std::uint64_t handle = 0;
     auto data = pattern(512, 3);
-    TestInitiator::Result r{};
+    StubInitiator::Result r{};
     run([&] {
         on_core(0, [&](ExecCtx& ctx) {
             handle = dma->map_page(ctx, *dev, phys, 512, DmaDir::FromDevice);
@@ -211,7 +211,7 @@ TEST_P(TranslatedModes, MapReturnsAnIovaBelow4GiBThatTranslatesToThePage) {
     const std::uint64_t phys = page + 0x40;
     std::uint64_t iova = 0;
     auto data = pattern(256, 7);
-    TestInitiator::Result r{}, beyond{};
+    StubInitiator::Result r{}, beyond{};
     run([&] {
         on_core(1, [&](ExecCtx& ctx) {
             iova = dma->map_page(ctx, *dev, phys, 256, DmaDir::Bidirectional);
@@ -243,7 +243,7 @@ TEST_F(KernelTest, StrictUnmapInvalidatesWaitsAndLeavesTheIovaFaulting) {
     const std::uint64_t phys = pages->alloc_page();
     std::uint64_t iova = 0, again = 0;
     auto data = pattern(64, 1);
-    TestInitiator::Result before{}, after{};
+    StubInitiator::Result before{}, after{};
     Time unmap_start = 0, unmap_end = 0;
     run([&] {
         on_core(0, [&](ExecCtx& ctx) {
@@ -313,7 +313,7 @@ TEST_F(KernelTest, LazyUnmapQueuesTheIovaAndTheTimerFlushFreesIt) {
     const std::uint64_t pa = pages->alloc_page(), pb = pages->alloc_page();
     std::uint64_t a = 0, b = 0;
     auto data = pattern(64, 9);
-    TestInitiator::Result stale{}, flushed{};
+    StubInitiator::Result stale{}, flushed{};
     std::uint64_t outstanding_before_flush = 0, cmds_after_unmap = 1;
     Time unmapped_at = 0;
     DmaDomain* d = dev->domain;
@@ -426,7 +426,7 @@ TEST_P(AllModes, MapSgIsOneSegmentUnderTheIommuAndOnePerEntryWithout) {
     sg[0].len -= 0x100;
     DmaSeg out[n] = {};
     unsigned nseg = 0;
-    std::vector<TestInitiator::Result> res;
+    std::vector<StubInitiator::Result> res;
     auto data = pattern(64, 5);
     run([&] {
         on_core(0, [&](ExecCtx& ctx) {

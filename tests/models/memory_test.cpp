@@ -4,7 +4,7 @@
 #include "models/memory/memory.h"
 #include "models/memory/page_allocator.h"
 #include "tests/harness/sc_test.h"
-#include "tests/harness/test_sockets.h"
+#include "models/common/stubs.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -17,7 +17,7 @@
 
 using namespace iosim;
 using iosim::test::ScTest;
-using iosim::test::TestInitiator;
+using iosim::StubInitiator;
 
 namespace {
 
@@ -43,14 +43,14 @@ protected:
     }
     void build(const MemoryParams& p) {
         mem = std::make_unique<Memory>("memory", p);
-        dma = std::make_unique<TestInitiator>("dma");
-        walk = std::make_unique<TestInitiator>("walk");
+        dma = std::make_unique<StubInitiator>("dma");
+        walk = std::make_unique<StubInitiator>("walk");
         dma->out.bind(mem->in);
         walk->out.bind(mem->in); // a multi-passthrough socket: DMA and page walks share DRAM
     }
 
     std::unique_ptr<Memory> mem;
-    std::unique_ptr<TestInitiator> dma, walk;
+    std::unique_ptr<StubInitiator> dma, walk;
 };
 
 } // namespace
@@ -59,7 +59,7 @@ TEST_F(MemoryTest, ReadAndWriteCostLatencyPlusTransferAtChannelBandwidth) {
     build(params());
     const Time x4k = xfer_ps(4096, kChannelBw);
     ASSERT_EQ(x4k, 320 * kNs); // 4096 B at 12.8 GB/s
-    TestInitiator::Result rd{}, wr{}, late{};
+    StubInitiator::Result rd{}, wr{}, late{};
     run([&] {
         rd = dma->read(0x0, nullptr, 4096);
         wait_until(10 * kUs); // channel idle again
@@ -83,7 +83,7 @@ TEST_F(MemoryTest, TransfersOnOneChannelQueueAndOnAnotherDoNot) {
     build(params());
     const Time x = xfer_ps(4096, kChannelBw);
     const Time lat = 90 * kNs;
-    TestInitiator::Result a{}, b{}, c{}, d{}, e{};
+    StubInitiator::Result a{}, b{}, c{}, d{}, e{};
     run([&] {
         // Channels interleave on 4 KiB: with 2 channels, 0x0 and 0x2000 share channel 0, 0x1000
         // is channel 1.
@@ -103,7 +103,7 @@ TEST_F(MemoryTest, TransfersOnOneChannelQueueAndOnAnotherDoNot) {
 TEST_F(MemoryTest, ALaterArrivalWaitsOnlyForTheRemainderOfTheTransferAhead) {
     build(params());
     const Time x = xfer_ps(4096, kChannelBw);
-    TestInitiator::Result a{}, b{};
+    StubInitiator::Result a{}, b{};
     run([&] {
         a = dma->write(0x0, nullptr, 4096);
         wait_until(x / 4);
@@ -117,7 +117,7 @@ TEST_F(MemoryTest, MoreChannelsSplitTheBandwidth) {
     MemoryParams p = params();
     p.channels = 4; // 6.4 GB/s each
     build(p);
-    TestInitiator::Result r[4]{};
+    StubInitiator::Result r[4]{};
     run([&] {
         for (int i = 0; i < 4; ++i)
             r[i] = dma->read(0x1000ull * i, nullptr, 4096);
@@ -129,7 +129,7 @@ TEST_F(MemoryTest, MoreChannelsSplitTheBandwidth) {
 TEST_F(MemoryTest, OutOfRangeIsAnAddressErrorAndCountsNothing) {
     build(params());
     const std::uint64_t size = params().size;
-    TestInitiator::Result past{}, straddle{}, last{};
+    StubInitiator::Result past{}, straddle{}, last{};
     run([&] {
         past = dma->read(size, nullptr, 4, 5 * kNs);
         straddle = dma->write(size - 8, nullptr, 16);
@@ -164,7 +164,7 @@ TEST_F(MemoryTest, BackingStoreOnKeepsWrittenData) {
 TEST_F(MemoryTest, BackingStoreOffMovesNoData) {
     build(params());
     std::vector<std::uint8_t> out(4096, 0x5A), in(4096, 0xEE);
-    TestInitiator::Result w{}, r{};
+    StubInitiator::Result w{}, r{};
     run([&] {
         w = dma->write(0x10000, out.data(), 4096);
         r = dma->read(0x10000, in.data(), 4096);
@@ -181,7 +181,7 @@ TEST_F(MemoryTest, DebugAccessMovesDataButNoTimeAndNoCounters) {
     build(p);
     std::uint64_t v = 0x0123456789abcdefull, back = 0;
     unsigned nw = 0, nr = 0, nbad = 0;
-    TestInitiator::Result timed{};
+    StubInitiator::Result timed{};
     run([&] {
         nw = dma->debug(true, 0x2000, &v, 8);
         nr = dma->debug(false, 0x2000, &back, 8);

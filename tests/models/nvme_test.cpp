@@ -3,7 +3,7 @@
 // latencies, die and channel contention, DMA errors, interrupt coalescing.
 #include "models/nvme/nvme_ctrl.h"
 #include "tests/harness/sc_test.h"
-#include "tests/harness/test_sockets.h"
+#include "models/common/stubs.h"
 
 #include <memory>
 #include <vector>
@@ -12,8 +12,8 @@
 
 using namespace iosim;
 using iosim::test::ScTest;
-using iosim::test::TestInitiator;
-using iosim::test::TestTarget;
+using iosim::StubInitiator;
+using iosim::StubTarget;
 
 namespace {
 
@@ -42,9 +42,9 @@ protected:
     void build(const NvmeCtrlParams& p) {
         p_ = p;
         ctrl = std::make_unique<NvmeCtrl>("nvme", p);
-        host = std::make_unique<TestInitiator>("host");
-        dma = std::make_unique<TestTarget>("dma", kDma);
-        msi = std::make_unique<TestTarget>("msi");
+        host = std::make_unique<StubInitiator>("host");
+        dma = std::make_unique<StubTarget>("dma", kDma);
+        msi = std::make_unique<StubTarget>("msi");
         host->out.bind(ctrl->in_regs);
         ctrl->out_dma.bind(dma->in);
         ctrl->irq_out.bind(msi->in);
@@ -62,7 +62,7 @@ protected:
         q.sq[q.sq_tail] = sqe;
         q.sq_tail = (q.sq_tail + 1) % q.depth;
     }
-    TestInitiator::Result ring() {
+    StubInitiator::Result ring() {
         std::uint32_t tail = q.sq_tail;
         return host->write(nvme_sq_doorbell(q.qid), &tail, 4);
     }
@@ -82,7 +82,7 @@ protected:
     }
     static Time xfer(std::uint64_t bytes) { return bytes * kPerByte; }
     // Every 8-byte word of a data write is the pattern of its namespace offset.
-    static void expect_pattern(const TestTarget::Access& a, std::uint64_t offset) {
+    static void expect_pattern(const StubTarget::Access& a, std::uint64_t offset) {
         ASSERT_EQ(a.data.size(), a.len);
         for (std::size_t w = 0; w < a.len / 8; ++w)
             ASSERT_EQ(a.word(w), nvme_pattern_word(offset + 8 * w)) << "word " << w;
@@ -91,8 +91,8 @@ protected:
     NvmeCtrlParams p_;
     NvmeQueuePair q;
     std::unique_ptr<NvmeCtrl> ctrl;
-    std::unique_ptr<TestInitiator> host;
-    std::unique_ptr<TestTarget> dma, msi;
+    std::unique_ptr<StubInitiator> host;
+    std::unique_ptr<StubTarget> dma, msi;
 };
 
 } // namespace
@@ -101,7 +101,7 @@ TEST_F(NvmeTest, Read4KiBFetchesTheSqeMovesThePatternPostsTheCqeAndSignals) {
     build(params());
     constexpr std::uint64_t offset = 5 * 16384 + 8192; // flash page 5: channel 1, die 1
     constexpr std::uint64_t prp1 = 0x8000'3000;
-    TestInitiator::Result db{};
+    StubInitiator::Result db{};
     run([&] {
         wait_until(2 * kUs);
         put(read_sqe(7, offset, 4096, prp1));
@@ -348,7 +348,7 @@ TEST_F(NvmeTest, CoalescingSendsOneMsiForTheCountAndOneAfterTheTimeForAFew) {
 TEST_F(NvmeTest, DoorbellRegisters) {
     build(params());
     std::uint32_t v = 3;
-    TestInitiator::Result cq{}, unknown_q{}, below{}, rd{};
+    StubInitiator::Result cq{}, unknown_q{}, below{}, rd{};
     run([&] {
         cq = host->write(nvme_cq_doorbell(1), &v, 4);
         unknown_q = host->write(nvme_sq_doorbell(2), &v, 4);

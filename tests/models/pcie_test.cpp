@@ -2,7 +2,7 @@
 // reads, contention per direction, MMIO, error completions.
 #include "models/pcie/pcie_link.h"
 #include "tests/harness/sc_test.h"
-#include "tests/harness/test_sockets.h"
+#include "models/common/stubs.h"
 
 #include <memory>
 
@@ -10,8 +10,8 @@
 
 using namespace iosim;
 using iosim::test::ScTest;
-using iosim::test::TestInitiator;
-using iosim::test::TestTarget;
+using iosim::StubInitiator;
+using iosim::StubTarget;
 
 TEST(PcieBandwidth, PerGenerationAndWidthWithEncodingOverhead) {
     // GT/s per lane x lanes / 8 bits x encoding efficiency (8b/10b up to Gen2, 128b/130b Gen3-5,
@@ -48,10 +48,10 @@ protected:
         p.max_read_request = 512;
         p.tlp_overhead = 24;
         link = std::make_unique<PcieLink>("link", p);
-        dev = std::make_unique<TestInitiator>("dev");
-        cpu = std::make_unique<TestInitiator>("cpu");
-        host = std::make_unique<TestTarget>("host", kHost);
-        regs = std::make_unique<TestTarget>("regs", kDev);
+        dev = std::make_unique<StubInitiator>("dev");
+        cpu = std::make_unique<StubInitiator>("cpu");
+        host = std::make_unique<StubTarget>("host", kHost);
+        regs = std::make_unique<StubTarget>("regs", kDev);
         dev->out.bind(link->in_dma);
         link->out_dma.bind(host->in);
         cpu->out.bind(link->in_mmio);
@@ -62,8 +62,8 @@ protected:
     }
 
     std::unique_ptr<PcieLink> link;
-    std::unique_ptr<TestInitiator> dev, cpu;
-    std::unique_ptr<TestTarget> host, regs;
+    std::unique_ptr<StubInitiator> dev, cpu;
+    std::unique_ptr<StubTarget> host, regs;
 };
 
 } // namespace
@@ -75,7 +75,7 @@ TEST_F(PcieTest, LinkRateIsTheGenerationTable) {
 
 TEST_F(PcieTest, PostedWriteChargesTheDeviceOnlySerialisation) {
     build();
-    TestInitiator::Result w{}, small{};
+    StubInitiator::Result w{}, small{};
     run([&] {
         w = dev->write(0x1000, nullptr, 4096);
         wait_until(100 * kUs);
@@ -100,7 +100,7 @@ TEST_F(PcieTest, PostedWriteChargesTheDeviceOnlySerialisation) {
 
 TEST_F(PcieTest, NonPostedReadPaysRequestsUpHostAndCompletionsDown) {
     build();
-    TestInitiator::Result r{};
+    StubInitiator::Result r{};
     run([&] {
         wait_until(3 * kUs);
         r = dev->read(0x4000, nullptr, 4096, 10 * kNs);
@@ -119,7 +119,7 @@ TEST_F(PcieTest, NonPostedReadPaysRequestsUpHostAndCompletionsDown) {
 
 TEST_F(PcieTest, WritesAtTheSameTimeSerialiseUpwardsWhileMmioDownIsUnaffected) {
     build();
-    TestInitiator::Result a{}, b{}, m{};
+    StubInitiator::Result a{}, b{}, m{};
     std::uint32_t doorbell = 5;
     run([&] {
         a = dev->write(0x10000, nullptr, 4096);
@@ -142,7 +142,7 @@ TEST_F(PcieTest, WritesAtTheSameTimeSerialiseUpwardsWhileMmioDownIsUnaffected) {
 
 TEST_F(PcieTest, ReadCompletionsAndMmioShareTheDownDirection) {
     build();
-    TestInitiator::Result r{}, m{};
+    StubInitiator::Result r{}, m{};
     std::uint32_t v = 1;
     const Time req = wire(0, 4096 / 512);
     const Time cpl_start = req + kLat + kHost;
@@ -158,7 +158,7 @@ TEST_F(PcieTest, ReadCompletionsAndMmioShareTheDownDirection) {
 
 TEST_F(PcieTest, MmioReadRequestCarriesNoDataAndTheCompletionComesUp) {
     build();
-    TestInitiator::Result r{};
+    StubInitiator::Result r{};
     std::uint32_t v = 0;
     run([&] { r = cpu->read(0x1c, &v, 4); });
     // MRd: a header-only TLP down; CplD: 4 bytes of data up.
@@ -172,7 +172,7 @@ TEST_F(PcieTest, MmioReadRequestCarriesNoDataAndTheCompletionComesUp) {
 TEST_F(PcieTest, ErrorFromTheHostPropagatesToTheDevice) {
     build();
     host->fail(0x100000, 0x200000);
-    TestInitiator::Result r{}, w{}, ok{};
+    StubInitiator::Result r{}, w{}, ok{};
     run([&] {
         r = dev->read(0x100000, nullptr, 4096);
         wait_until(100 * kUs);
