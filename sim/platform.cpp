@@ -16,6 +16,11 @@ std::string key_of(Fn f) {
     return std::string(fn_name(f));
 }
 
+// The key to name in an error about two keys: the one the user set, the first if both or neither.
+std::string blame(const cfg::Config& c, const std::string& a, const std::string& b) {
+    return !c.is_set(a) && c.is_set(b) ? b : a;
+}
+
 } // namespace
 
 Platform::Platform(const cfg::Config& c) {
@@ -24,27 +29,29 @@ Platform::Platform(const cfg::Config& c) {
     // ---------------------------------------------------------------- checks across keys
     if (c.integer("platform.nvme.msix.coalesce_count") > 0 &&
         c.time("platform.nvme.msix.coalesce_time") == 0)
-        throw cfg::ConfigError("platform.nvme.msix: error: coalesce_count > 0 needs a "
-                               "coalesce_time > 0, or completions below the count never "
-                               "raise an interrupt");
+        c.fail(blame(c, "platform.nvme.msix.coalesce_count", "platform.nvme.msix.coalesce_time"),
+               "coalescing by count needs platform.nvme.msix.coalesce_time > 0, or completions "
+               "below the count never raise an interrupt");
     if (c.integer("platform.iommu.iotlb.entries") % c.integer("platform.iommu.iotlb.ways") != 0)
-        throw cfg::ConfigError("platform.iommu.iotlb: error: entries (" +
-                               std::to_string(c.integer("platform.iommu.iotlb.entries")) +
-                               ") must be a multiple of ways (" +
-                               std::to_string(c.integer("platform.iommu.iotlb.ways")) + ")");
+        c.fail(blame(c, "platform.iommu.iotlb.entries", "platform.iommu.iotlb.ways"),
+               "entries (" + std::to_string(c.integer("platform.iommu.iotlb.entries")) +
+                   ") must be a multiple of ways (" +
+                   std::to_string(c.integer("platform.iommu.iotlb.ways")) + ")");
     if (c.integer("platform.iommu.walk_cache.entries") > 0 &&
         c.integer("platform.iommu.walk_cache.entries") %
                 std::min(c.integer("platform.iommu.walk_cache.ways"),
                          c.integer("platform.iommu.walk_cache.entries")) !=
             0)
-        throw cfg::ConfigError("platform.iommu.walk_cache: error: entries must be a multiple of "
-                               "ways");
+        c.fail(blame(c, "platform.iommu.walk_cache.entries", "platform.iommu.walk_cache.ways"),
+               "entries (" + std::to_string(c.integer("platform.iommu.walk_cache.entries")) +
+                   ") must be a multiple of ways (" +
+                   std::to_string(c.integer("platform.iommu.walk_cache.ways")) + ")");
 
     const auto fq_size = c.integer("kernel.flush_queue.size");
     if (fq_size & (fq_size - 1))
-        throw cfg::ConfigError("kernel.flush_queue.size: error: " + std::to_string(fq_size) +
-                               " is not a power of two (the ring index is masked, as in "
-                               "dma-iommu.c)");
+        c.fail("kernel.flush_queue.size", std::to_string(fq_size) +
+                                              " is not a power of two (the ring index is masked, "
+                                              "as in dma-iommu.c)");
 
     // ---------------------------------------------------------------- kernel costs
     const double hz = c.hz("platform.cpu.frequency");
@@ -148,6 +155,7 @@ Platform::Platform(const cfg::Config& c) {
 
     // ---------------------------------------------------------------- workloads
     std::vector<unsigned> per_core(cp.cores, 0);
+    std::vector<std::string> first_job(cp.cores); // the job to name if a core's queue overflows
     for (const std::string& name : c.names("workloads")) {
         const std::string k = "workloads." + name + ".";
         FioParams fp;
@@ -164,33 +172,35 @@ Platform::Platform(const cfg::Config& c) {
         fp.seed = seed;
         fp.verify = c.flag(k + "verify");
         if (fp.size > np.capacity)
-            throw cfg::ConfigError(k + "size: error: the region (" + std::to_string(fp.size) +
+            c.fail(k + "size", "the region (" + std::to_string(fp.size) +
                                    " bytes) is larger than platform.nvme.capacity (" +
                                    std::to_string(np.capacity) + " bytes)");
         if (fp.size < fp.bs)
-            throw cfg::ConfigError(k + "size: error: the region is smaller than one block (bs)");
-        if (fp.bs % 512 != 0)
-            throw cfg::ConfigError(k + "bs: error: must be a multiple of the 512-byte LBA");
+            c.fail(k + "size", "the region is smaller than one block (" + k + "bs)");
+        if (fp.bs % 512 != 0) c.fail(k + "bs", "must be a multiple of the 512-byte LBA");
         if (fp.verify && !mp.backing_store)
-            throw cfg::ConfigError(k + "verify: error: needs platform.memory.backing_store: true");
+            c.fail(k + "verify", "needs platform.memory.backing_store: true");
         if (fp.first_cpu >= cp.cores)
-            throw cfg::ConfigError(
-                k + "first_cpu: error: " + std::to_string(fp.first_cpu) +
-                " is not a core (platform.cpu.cores = " + std::to_string(cp.cores) + ")");
+            c.fail(k + "first_cpu", std::to_string(fp.first_cpu) +
+                                        " is not a core (platform.cpu.cores is " +
+                                        std::to_string(cp.cores) + ")");
         const unsigned max_rq = nvme_drv_->max_request_bytes();
         const unsigned per_io = (fp.bs + max_rq - 1) / max_rq;
-        for (unsigned j = 0; j < fp.jobs; ++j)
-            per_core[(fp.first_cpu + j) % cp.cores] += fp.iodepth * per_io;
+        for (unsigned j = 0; j < fp.jobs; ++j) {
+            const unsigned core = (fp.first_cpu + j) % cp.cores;
+            per_core[core] += fp.iodepth * per_io;
+            if (first_job[core].empty()) first_job[core] = name;
+        }
         workloads_.push_back(
             std::make_unique<FioWorkload>(fp, *cpu_, *nvme_drv_, *pages_, mem_.get()));
     }
     for (unsigned core = 0; core < cp.cores; ++core) {
         if (per_core[core] >= depth)
-            throw cfg::ConfigError(
-                "workloads: error: core " + std::to_string(core) + " would keep " +
-                std::to_string(per_core[core]) + " requests in flight on its NVMe queue of " +
-                std::to_string(depth) + " entries (platform.nvme.queue_depth); lower iodepth or " +
-                "spread the jobs");
+            c.fail("workloads." + first_job[core] + ".iodepth",
+                   "core " + std::to_string(core) + " would keep " +
+                       std::to_string(per_core[core]) +
+                       " requests in flight on its NVMe queue of " + std::to_string(depth) +
+                       " entries (platform.nvme.queue_depth); lower iodepth or spread the jobs");
     }
     if (workloads_.empty())
         throw cfg::ConfigError("workloads: error: no workload is defined; add one under "

@@ -204,7 +204,8 @@ bool valid_name(const std::string& s) {
 
 class Loader {
 public:
-    std::map<std::string, std::string> values; // concrete key -> value as written
+    std::map<std::string, std::string> values;  // concrete key -> value as written
+    std::map<std::string, std::string> origins; // concrete key -> where it was last set
     std::map<std::string, std::vector<std::string>> instances;
     struct Compare {
         std::string key;
@@ -419,6 +420,7 @@ private:
             fail(v.Mark(), path, fmt::format("expected {}, got {}", expected(p), describe(v)));
         check(v, p, path);
         values[path] = v.Scalar();
+        origins[path] = where(v.Mark());
     }
 
     void check(const YAML::Node& v, const Param& p, const std::string& path) {
@@ -552,11 +554,29 @@ Config Config::load(const std::vector<std::string>& files, const std::vector<std
     c.instances_ = std::move(l.instances);
     each_key(tree(), "", c.instances_, [&](const std::string& key, const Param& p) {
         auto it = l.values.find(key);
-        c.values_.emplace(key, Entry{&p, it == l.values.end() ? p.def : it->second});
+        auto origin = l.origins.find(key);
+        c.values_.emplace(key, Entry{&p, it == l.values.end() ? p.def : it->second,
+                                     origin == l.origins.end() ? "" : origin->second});
     });
     for (auto& e : l.compare)
         c.compare_.emplace_back(e.key, std::move(e.values));
     return c;
+}
+
+std::string Config::where(const std::string& key) const {
+    auto it = values_.find(key);
+    if (it == values_.end()) throw std::logic_error("Config::where: no key '" + key + "'");
+    return it->second.origin.empty() ? "(default of " + key + ")" : it->second.origin;
+}
+
+bool Config::is_set(const std::string& key) const {
+    auto it = values_.find(key);
+    if (it == values_.end()) throw std::logic_error("Config::is_set: no key '" + key + "'");
+    return !it->second.origin.empty();
+}
+
+void Config::fail(const std::string& key, const std::string& what) const {
+    throw ConfigError(fmt::format("{}: error: {}: {}", where(key), key, what));
 }
 
 const Config::Entry& Config::get(const std::string& key, Type type, const char* getter) const {

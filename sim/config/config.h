@@ -44,6 +44,15 @@ public:
     double rate(const std::string& key) const;          // Rate, transfers/s
     std::uint64_t cycles(const std::string& key) const; // Cycles
 
+    // Where the value of `key` in force was set: "FILE:LINE:COL", "--set 'K=V'", or
+    // "(default of KEY)".
+    std::string where(const std::string& key) const;
+    // True if a file or --set gave `key` a value (false: the schema default is in force).
+    bool is_set(const std::string& key) const;
+    // A user error that involves more than one key (found at elaboration): throws ConfigError
+    // "WHERE-OF-KEY: error: KEY: WHAT", so that it reads like the loader's own messages.
+    [[noreturn]] void fail(const std::string& key, const std::string& what) const;
+
     // Instance names under a "*" section, in the order they first appear ("workloads").
     std::vector<std::string> names(const std::string& prefix) const;
 
@@ -64,7 +73,8 @@ private:
 
     struct Entry {
         const Param* param;
-        std::string value; // as written; valid for param
+        std::string value;  // as written; valid for param
+        std::string origin; // "FILE:LINE:COL" or "--set 'K=V'" of the value in force; "" = default
     };
     const Entry& get(const std::string& key, Type type, const char* getter) const;
 

@@ -161,43 +161,51 @@ const std::vector<BadInput>& cases() {
          kGood,
          {"bad.yaml", "--set", "platform.iommu.iotlb.entries=100", "--set",
           "platform.iommu.iotlb.ways=8"},
-         "sim: platform.iommu.iotlb: error: entries (100) must be a multiple of ways (8)\n"},
+         "sim: --set 'platform.iommu.iotlb.entries=100': error: platform.iommu.iotlb.entries: "
+         "entries (100) must be a multiple of ways (8)\n"},
         {"WalkCacheEntriesNotMultipleOfWays",
          kGood,
          {"bad.yaml", "--set", "platform.iommu.walk_cache.entries=10"},
-         "sim: platform.iommu.walk_cache: error: entries must be a multiple of ways\n"},
+         "sim: --set 'platform.iommu.walk_cache.entries=10': error: "
+         "platform.iommu.walk_cache.entries: entries (10) must be a multiple of ways (4)\n"},
         {"CoalesceCountWithoutTime",
          kGood,
          {"bad.yaml", "--set", "platform.nvme.msix.coalesce_count=4"},
-         "sim: platform.nvme.msix: error: coalesce_count > 0 needs a coalesce_time > 0, or "
-         "completions below the count never raise an interrupt\n"},
+         "sim: --set 'platform.nvme.msix.coalesce_count=4': error: "
+         "platform.nvme.msix.coalesce_count: coalescing by count needs "
+         "platform.nvme.msix.coalesce_time > 0, or completions below the count never raise an "
+         "interrupt\n"},
         {"FlushQueueSizeNotPowerOfTwo",
          kGood,
          {"bad.yaml", "--set", "kernel.flush_queue.size=100"},
-         "sim: kernel.flush_queue.size: error: 100 is not a power of two (the ring index is "
-         "masked, as in dma-iommu.c)\n"},
+         "sim: --set 'kernel.flush_queue.size=100': error: kernel.flush_queue.size: 100 is not a "
+         "power of two (the ring index is masked, as in dma-iommu.c)\n"},
         {"VerifyWithoutBackingStore",
          with("    verify: true\n"),
          {"bad.yaml"},
-         "sim: workloads.r.verify: error: needs platform.memory.backing_store: true\n"},
+         "sim: bad.yaml:11:13: error: workloads.r.verify: needs platform.memory.backing_store: "
+         "true\n"},
         {"BlockSizeNotMultipleOfLba",
          kGood,
          {"bad.yaml", "--set", "workloads.r.bs=1000B"},
-         "sim: workloads.r.bs: error: must be a multiple of the 512-byte LBA\n"},
+         "sim: --set 'workloads.r.bs=1000B': error: workloads.r.bs: must be a multiple of the "
+         "512-byte LBA\n"},
         {"RegionLargerThanDevice",
          kGood,
          {"bad.yaml", "--set", "workloads.r.size=2TiB"},
-         "sim: workloads.r.size: error: the region (2199023255552 bytes) is larger than "
-         "platform.nvme.capacity (1099511627776 bytes)\n"},
+         "sim: --set 'workloads.r.size=2TiB': error: workloads.r.size: the region (2199023255552 "
+         "bytes) is larger than platform.nvme.capacity (1099511627776 bytes)\n"},
         {"FirstCpuNotACore",
          kGood,
          {"bad.yaml", "--set", "workloads.r.first_cpu=9"},
-         "sim: workloads.r.first_cpu: error: 9 is not a core (platform.cpu.cores = 2)\n"},
+         "sim: --set 'workloads.r.first_cpu=9': error: workloads.r.first_cpu: 9 is not a core "
+         "(platform.cpu.cores is 2)\n"},
         {"QueueDepthExceeded",
          kGood,
          {"bad.yaml", "--set", "workloads.r.iodepth=2000"},
-         "sim: workloads: error: core 0 would keep 2000 requests in flight on its NVMe queue of "
-         "1024 entries (platform.nvme.queue_depth); lower iodepth or spread the jobs\n"},
+         "sim: --set 'workloads.r.iodepth=2000': error: workloads.r.iodepth: core 0 would keep "
+         "2000 requests in flight on its NVMe queue of 1024 entries (platform.nvme.queue_depth); "
+         "lower iodepth or spread the jobs\n"},
         {"NoWorkload",
          "sim:\n  duration: 1ms\n",
          {"bad.yaml"},
@@ -244,8 +252,9 @@ TEST(Cli, CompareWithABadVariant) {
     tmp.write("cmp.yaml", with("compare:\n  platform.iommu.iotlb.ways: [8, 7]\n"));
     const SimRun r = run_sim({"cmp.yaml", "-q", "-j2", "-o", tmp / "out"}, tmp.path().string());
     EXPECT_EQ(r.status, 2) << describe(r);
-    EXPECT_EQ(r.err, "sim: platform.iommu.iotlb: error: entries (256) must be a multiple of ways "
-                     "(7)\nsim: variant '7' failed with exit status 2\n");
+    EXPECT_EQ(r.err, "sim: --set 'platform.iommu.iotlb.ways=7': error: platform.iommu.iotlb.ways: "
+                     "entries (256) must be a multiple of ways (7)\nsim: variant '7' failed with "
+                     "exit status 2\n");
     EXPECT_TRUE(fs::exists(tmp.path() / "out" / "8" / "stats.json"));
 }
 
