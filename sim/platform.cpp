@@ -206,7 +206,7 @@ Platform::Platform(const cfg::Config& c) {
         throw cfg::ConfigError("workloads: error: no workload is defined; add one under "
                                "'workloads:' (for example workloads.randread.rw: randread)");
 
-    register_stats(c);
+    register_stats();
 }
 
 std::uint64_t Platform::ios_completed() const {
@@ -239,7 +239,7 @@ std::uint64_t Platform::streaming_iovas_outstanding() const {
     return dma_->domains().empty() ? 0 : n - dma_->coherent_allocs;
 }
 
-void Platform::register_stats(const cfg::Config& c) {
+void Platform::register_stats() {
     Stats& s = stats_;
     auto window_s = [this] { return to_s(window_end - window_start); };
 
@@ -373,7 +373,6 @@ void Platform::register_stats(const cfg::Config& c) {
     s.counter("memory.writes", &m->writes);
     s.counter("memory.read_bytes", &m->read_bytes);
     s.counter("memory.write_bytes", &m->write_bytes);
-    (void)c;
 }
 
 } // namespace iosim

@@ -50,7 +50,7 @@ public:
     Time window_start = 0, window_end = 0;
 
 private:
-    void register_stats(const cfg::Config& c);
+    void register_stats();
 
     Stats stats_;
     KernelCosts costs_;

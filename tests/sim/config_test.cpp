@@ -3,6 +3,7 @@
 #include "sim/config/config.h"
 #include "sim/config/units.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -20,9 +21,11 @@ namespace fs = std::filesystem;
 class ConfigTest : public ::testing::Test {
 protected:
     void SetUp() override {
+        // Parameterised tests are named "Case/N": keep the folder flat so TearDown removes it.
+        std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+        std::replace(name.begin(), name.end(), '/', '_');
         dir_ = fs::temp_directory_path() /
-               ("iosim_config_test_" + std::to_string(::getpid()) + "_" +
-                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+               ("iosim_config_test_" + std::to_string(::getpid()) + "_" + name);
         fs::create_directories(dir_);
     }
     void TearDown() override { fs::remove_all(dir_); }
