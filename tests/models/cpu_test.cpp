@@ -1,10 +1,10 @@
 // Cpu through its sockets and its work queue: run-to-completion cores, IRQ priority, ExecCtx's
 // per-function accounting, the spinlock, MSI delivery, MMIO and IOMMU-register writes at the
 // core's local time.
+#include "models/common/stubs.h"
 #include "models/cpu/cpu.h"
 #include "tests/harness/cpu_work.h"
 #include "tests/harness/sc_test.h"
-#include "models/common/stubs.h"
 
 #include <memory>
 #include <string>
@@ -13,10 +13,10 @@
 #include <gtest/gtest.h>
 
 using namespace iosim;
-using iosim::test::CpuWork;
-using iosim::test::ScTest;
 using iosim::StubInitiator;
 using iosim::StubTarget;
+using iosim::test::CpuWork;
+using iosim::test::ScTest;
 
 namespace {
 

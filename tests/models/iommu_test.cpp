@@ -3,10 +3,10 @@
 // faults and the fault log, the command queue (invalidations, completion waits, serialisation),
 // walker slots. Strict and lazy translate the same way in the IOMMU (the difference is the
 // kernel's), so the translation tests run in both modes.
+#include "models/common/stubs.h"
 #include "models/iommu/iommu.h"
 #include "models/memory/memory.h"
 #include "tests/harness/sc_test.h"
-#include "models/common/stubs.h"
 
 #include <cstdint>
 #include <memory>
@@ -15,9 +15,9 @@
 #include <gtest/gtest.h>
 
 using namespace iosim;
-using iosim::test::ScTest;
 using iosim::StubInitiator;
 using iosim::StubTarget;
+using iosim::test::ScTest;
 
 namespace {
 

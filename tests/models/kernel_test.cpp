@@ -13,7 +13,6 @@
 #include "models/memory/page_allocator.h"
 #include "tests/harness/cpu_work.h"
 #include "tests/harness/sc_test.h"
-#include "models/common/stubs.h"
 
 #include <memory>
 #include <string>
@@ -22,10 +21,10 @@
 #include <gtest/gtest.h>
 
 using namespace iosim;
-using iosim::test::CpuWork;
-using iosim::test::ScTest;
 using iosim::StubInitiator;
 using iosim::StubTarget;
+using iosim::test::CpuWork;
+using iosim::test::ScTest;
 
 namespace {
 

@@ -1,10 +1,10 @@
 // Memory through its socket: latency plus per-channel bandwidth, queueing on a channel, the 4 KiB
 // channel interleave, address errors, the backing store, debug access. PageAllocator: scattered
 // single pages, aligned contiguous runs, exhaustion.
+#include "models/common/stubs.h"
 #include "models/memory/memory.h"
 #include "models/memory/page_allocator.h"
 #include "tests/harness/sc_test.h"
-#include "models/common/stubs.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -16,8 +16,8 @@
 #include <gtest/gtest.h>
 
 using namespace iosim;
-using iosim::test::ScTest;
 using iosim::StubInitiator;
+using iosim::test::ScTest;
 
 namespace {
 

@@ -1,9 +1,9 @@
 // NvmeCtrl through in_regs / out_dma / irq_out, with a hand-built queue pair: SQE fetch, PRP and
 // PRP-list data transfers with the LBA pattern, CQE posting and MSI-X, read and program
 // latencies, die and channel contention, DMA errors, interrupt coalescing.
+#include "models/common/stubs.h"
 #include "models/nvme/nvme_ctrl.h"
 #include "tests/harness/sc_test.h"
-#include "models/common/stubs.h"
 
 #include <memory>
 #include <vector>
@@ -11,9 +11,9 @@
 #include <gtest/gtest.h>
 
 using namespace iosim;
-using iosim::test::ScTest;
 using iosim::StubInitiator;
 using iosim::StubTarget;
+using iosim::test::ScTest;
 
 namespace {
 

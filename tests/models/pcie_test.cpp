@@ -1,17 +1,17 @@
 // PcieLink through its sockets: bandwidth per generation and width, posted writes, non-posted
 // reads, contention per direction, MMIO, error completions.
+#include "models/common/stubs.h"
 #include "models/pcie/pcie_link.h"
 #include "tests/harness/sc_test.h"
-#include "models/common/stubs.h"
 
 #include <memory>
 
 #include <gtest/gtest.h>
 
 using namespace iosim;
-using iosim::test::ScTest;
 using iosim::StubInitiator;
 using iosim::StubTarget;
+using iosim::test::ScTest;
 
 TEST(PcieBandwidth, PerGenerationAndWidthWithEncodingOverhead) {
     // GT/s per lane x lanes / 8 bits x encoding efficiency (8b/10b up to Gen2, 128b/130b Gen3-5,
