@@ -5,6 +5,9 @@
 
 namespace iosim {
 
+Time SimClock::now = 0;
+bool SimClock::valid = false;
+
 std::uint64_t EventQueue::sc_events = 0;
 std::uint64_t EventQueue::callbacks = 0;
 
@@ -40,7 +43,9 @@ void EventQueue::arm() {
 
 void EventQueue::run() {
     ++sc_events;
-    Time now = sim_now();
+    const Time now = sc_core::sc_time_stamp().value();
+    SimClock::now = now;
+    SimClock::valid = true;
     // The notification that woke us is consumed. Items the callbacks schedule only join the heap
     // (no notify each, which would leave cancelled entries in SystemC's timed queue); the event
     // is armed once below for the earliest item, whoever scheduled it.
@@ -54,6 +59,7 @@ void EventQueue::run() {
     }
     running_ = false;
     arm();
+    SimClock::valid = false;
 }
 
 } // namespace iosim

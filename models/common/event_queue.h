@@ -13,8 +13,16 @@
 
 namespace iosim {
 
+// SystemC time while an EventQueue callback runs: every model runs inside one, and SystemC time
+// does not move during an activation, so the queue caches it (sc_time_stamp() is an out-of-line
+// library call, a few percent of a run). Outside callbacks (elaboration, test threads) it asks
+// SystemC.
+struct SimClock {
+    static Time now;
+    static bool valid;
+};
 inline Time sim_now() {
-    return sc_core::sc_time_stamp().value();
+    return SimClock::valid ? SimClock::now : sc_core::sc_time_stamp().value();
 }
 inline sc_core::sc_time to_sc(Time t) {
     return sc_core::sc_time::from_value(t);
