@@ -194,9 +194,16 @@ void Iommu::regs(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
         ++cmd_inv_pages;
         service = p_.inv_pages_latency;
         iotlb_.invalidate_range(cmd->domain, cmd->iova, cmd->size);
-        // PDE=1: the page-directory caches of the domain are flushed as well.
-        for (auto& c : walk_cache_)
-            c.invalidate_domain(cmd->domain);
+        // PDE=1 (as the Linux AMD driver sets it): cached directory entries whose region
+        // overlaps the range go too, at every level.
+        for (std::size_t d = 0; d < walk_cache_.size(); ++d) {
+            const unsigned shift = kLevelShift[d];
+            const std::uint64_t lo = cmd->iova, hi = cmd->iova + cmd->size; // [lo, hi)
+            walk_cache_[d].invalidate_if([&](std::uint16_t dom, std::uint64_t tag,
+                                             const std::uint64_t&) {
+                return dom == cmd->domain && (tag << shift) < hi && ((tag + 1) << shift) > lo;
+            });
+        }
         break;
     case IommuCommand::Op::InvalidateAll:
         ++cmd_inv_all;

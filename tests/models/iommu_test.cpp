@@ -369,7 +369,7 @@ TEST_P(IommuXlate, InvalidatePagesRemovesExactlyTheRange) {
     ASSERT_EQ(after.size(), 4u);
     EXPECT_EQ(after[0].xlate, DmaExt::Xlate::Hit);
     EXPECT_EQ(after[1].xlate, DmaExt::Xlate::Walk);
-    // The invalidation flushed the domain's walk caches too (PDE bit): a full walk.
+    // The invalidation dropped the directory entries over the range too (PDE bit): a full walk.
     EXPECT_EQ(after[1].delay, kHit + 4 * kStep + kMem);
     EXPECT_EQ(after[2].xlate, DmaExt::Xlate::Walk);
     EXPECT_EQ(after[2].delay, kHit + kStep + kMem); // walk caches refilled by after[1]
@@ -377,6 +377,31 @@ TEST_P(IommuXlate, InvalidatePagesRemovesExactlyTheRange) {
     EXPECT_EQ(iommu->cmd_inv_pages, 1u);
     EXPECT_EQ(iommu->cmd_total, 1u);
     EXPECT_EQ(iommu->cmd_busy_ps, 400 * kNs);
+}
+
+// INVALIDATE_IOMMU_PAGES with PDE=1 drops the directory entries whose region overlaps the range,
+// at every level, and keeps the others: a page in another 2 MiB region still finds its PDE.
+TEST_P(IommuXlate, InvalidatePagesDropsOnlyTheDirectoryEntriesOverTheRange) {
+    build(params());
+    map(kA, kP, 4096);
+    map(kA + k2M, 0x3'0000'0000, 2 * 4096); // same PDPTE, its own PDE
+    StubInitiator::Result other{}, again{};
+    run([&] {
+        dev->read(kA, nullptr, 8);       // 4 reads, fills PML4E, PDPTE, PDE(A)
+        dev->read(kA + k2M, nullptr, 8); // 2 reads, fills PDE(A + 2 MiB)
+        wait_until(10 * kUs);
+        IommuCommand inv{IommuCommand::Op::InvalidatePages, kDom, kA, 4096, 0};
+        command(inv);
+        wait_until(20 * kUs);
+        other = dev->read(kA + k2M + 0x1000, nullptr, 8); // its PDE survived: 1 read
+        wait_until(30 * kUs);
+        again = dev->read(kA, nullptr, 8); // every level over kA went: 4 reads
+    });
+    EXPECT_EQ(other.xlate, DmaExt::Xlate::Walk);
+    EXPECT_EQ(other.delay, kHit + 1 * kStep + kMem);
+    EXPECT_EQ(again.xlate, DmaExt::Xlate::Walk);
+    EXPECT_EQ(again.delay, kHit + 4 * kStep + kMem);
+    EXPECT_EQ(iommu->walk_reads, 4u + 2u + 1u + 4u);
 }
 
 TEST_P(IommuXlate, InvalidateAllClearsOnlyItsDomain) {
