@@ -4,13 +4,6 @@
 
 namespace iosim {
 
-double pcie_bytes_per_s(unsigned gen, unsigned lanes) {
-    // GT/s per lane and encoding efficiency, PCI Express Base Specification.
-    static const double rate[] = {0, 2.5e9, 5e9, 8e9, 16e9, 32e9, 64e9};
-    double enc = gen <= 2 ? 8.0 / 10.0 : (gen <= 5 ? 128.0 / 130.0 : 242.0 / 256.0);
-    return rate[gen] / 8.0 * lanes * enc;
-}
-
 PcieLink::PcieLink(const sc_core::sc_module_name& name, const PcieLinkParams& p)
     : sc_core::sc_module(name), in_dma("in_dma"), out_dma("out_dma"), in_mmio("in_mmio"),
       out_mmio("out_mmio"), p_(p), bw_(pcie_bytes_per_s(p.gen, p.lanes)) {

@@ -12,6 +12,7 @@
 #pragma once
 #include "models/common/resource.h"
 #include "models/common/time.h"
+#include "models/pcie/pcie_rate.h"
 
 #include <cstdint>
 
@@ -30,10 +31,6 @@ struct PcieLinkParams {
     unsigned max_read_request = 512;
     unsigned tlp_overhead = 24;
 };
-
-// Usable bytes per second per direction for a generation and width (encoding included:
-// 8b/10b for Gen1-2, 128b/130b for Gen3-5, FLIT 242/256 for Gen6).
-double pcie_bytes_per_s(unsigned gen, unsigned lanes);
 
 class PcieLink : public sc_core::sc_module {
 public:
