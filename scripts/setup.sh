@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(g++ cmake ninja-build pkg-config git
           libsystemc-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libfmt-dev
-          libgtest-dev libbenchmark-dev)
+          libboost-graph-dev libgtest-dev libbenchmark-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
