@@ -18,6 +18,7 @@ FioWorkload::FioWorkload(const FioParams& p, Cpu& cpu, NvmeDriver& drv, PageAllo
         job->rng = Rng(p.seed, p.name + "/" + std::to_string(j));
         job->slots.resize(p.iodepth);
         job->done.reserve(p.iodepth);
+        job->reaped.reserve(p.iodepth);
         for (auto& s : job->slots) {
             s.job = job.get();
             s.self = this;
@@ -98,7 +99,6 @@ void FioWorkload::on_done(void* owner, ExecCtx& ctx, BlkRequest& rq) {
     FioWorkload& self = *s.self;
     Job& j = *s.job;
     j.done.push_back(static_cast<std::uint32_t>(&s - j.slots.data()));
-    j.reaped.reserve(j.slots.size());
     if (!j.wake_pending) {
         // The IRQ wakes the job thread (aio completion -> wake_up), which runs on its own core.
         j.wake_pending = true;
