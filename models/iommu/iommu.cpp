@@ -198,11 +198,19 @@ void Iommu::regs(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
         // overlaps the range go too, at every level.
         for (std::size_t d = 0; d < walk_cache_.size(); ++d) {
             const unsigned shift = kLevelShift[d];
-            const std::uint64_t lo = cmd->iova, hi = cmd->iova + cmd->size; // [lo, hi)
-            walk_cache_[d].invalidate_if([&](std::uint16_t dom, std::uint64_t tag,
-                                             const std::uint64_t&) {
-                return dom == cmd->domain && (tag << shift) < hi && ((tag + 1) << shift) > lo;
-            });
+            if (cmd->size == 0) break;
+            const std::uint64_t last =
+                cmd->size - 1 > ~0ull - cmd->iova ? ~0ull : cmd->iova + cmd->size - 1;
+            const std::uint64_t lo = cmd->iova >> shift, hi = last >> shift; // inclusive tags
+            if (hi - lo < 16) { // a short range: probe the sets of the few tags it covers
+                for (std::uint64_t tag = lo; tag <= hi; ++tag)
+                    walk_cache_[d].erase(cmd->domain, tag);
+            } else {
+                walk_cache_[d].invalidate_if(
+                    [&](std::uint16_t dom, std::uint64_t tag, const std::uint64_t&) {
+                        return dom == cmd->domain && tag >= lo && tag <= hi;
+                    });
+            }
         }
         break;
     case IommuCommand::Op::InvalidateAll:

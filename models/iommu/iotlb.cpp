@@ -31,8 +31,17 @@ unsigned Iotlb::invalidate_range(std::uint16_t domain, std::uint64_t iova, std::
     // Inclusive last byte, saturated: the all-pages encoding (0x7ffffffffffff000 plus S) may be
     // passed through as a huge size.
     const std::uint64_t last = (size - 1 > ~0ull - iova) ? ~0ull : iova + size - 1;
-    // A scan of every line: the command names a range, not a set, and a 2 MiB entry or a long
-    // range spans many sets. Entries are few (hundreds), invalidations rare next to lookups.
+    // A short range (a strict unmap: usually one page) probes the sets of the 4 KiB and 2 MiB
+    // tags it covers; a long one scans every line, as a 2 MiB entry or the range spans many sets.
+    if (last - iova < kProbeLimit * 4096) {
+        unsigned n = 0;
+        for (std::uint64_t p = iova >> 12; p <= last >> 12; ++p)
+            n += cache_.erase(domain, tag(p << 12, 12));
+        for (std::uint64_t p = iova >> 21; p <= last >> 21; ++p)
+            n += cache_.erase(domain, tag(p << 21, 21));
+        invalidated += n;
+        return n;
+    }
     const unsigned n = cache_.invalidate_if(
         [domain, iova, last](std::uint16_t d, std::uint64_t tg, const Translation& t) {
             if (d != domain) return false;

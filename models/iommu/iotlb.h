@@ -46,6 +46,8 @@ public:
 
 private:
     static constexpr std::uint64_t kLargeTag = 1ull << 63;
+    // Ranges up to this many 4 KiB pages are invalidated by probing their sets, not by a scan.
+    static constexpr std::uint64_t kProbeLimit = 16;
     SetAssocCache<Translation> cache_;
 };
 

@@ -75,6 +75,14 @@ public:
         occupancy_ -= n;
         return n;
     }
+    // Drop one key, probing only its set. Returns whether it was present.
+    bool erase(std::uint16_t dom, std::uint64_t tag) {
+        Line* l = find(dom, tag);
+        if (!l) return false;
+        l->valid = false;
+        --occupancy_;
+        return true;
+    }
     unsigned invalidate_domain(std::uint16_t dom) {
         return invalidate_if([dom](std::uint16_t d, std::uint64_t, const V&) { return d == dom; });
     }

@@ -1,4 +1,5 @@
 // Iotlb and SetAssocCache: set conflicts, replacement order, 2 MiB leaves, ranged invalidation.
+#include "models/common/rng.h"
 #include "models/iommu/iotlb.h"
 
 #include <gtest/gtest.h>
@@ -176,6 +177,40 @@ TEST(Iotlb, InvalidateRangeDropsExactlyTheOverlappingPages) {
 
     // The all-pages size saturates instead of wrapping.
     EXPECT_EQ(tlb.invalidate_range(2, 0x1000, ~0ull), 8u);
+}
+
+// Short ranges are invalidated by probing the sets of the tags they cover, long ones by a scan
+// of every line: both must drop exactly the entries that overlap the range.
+TEST(Iotlb, ShortAndLongRangesDropExactlyTheOverlappingEntries) {
+    Rng rng(11);
+    for (int round = 0; round < 200; ++round) {
+        Iotlb tlb(IotlbParams{512, 512, CachePolicy::Lru, 1}); // fully associative: no evictions
+        struct E {
+            std::uint64_t base;
+            unsigned shift;
+        };
+        std::vector<E> in;
+        std::set<std::uint64_t> used2m;
+        for (int i = 0; i < 40; ++i) {
+            const bool large = rng.below(4) == 0;
+            const unsigned shift = large ? 21 : 12;
+            const std::uint64_t base = (rng.below(64) << 21) + (large ? 0 : rng.below(512) << 12);
+            if (used2m.count(base >> 21)) continue; // a 4 KiB and a 2 MiB entry never overlap
+            used2m.insert(base >> 21);
+            in.push_back({base, shift});
+            tlb.insert(1, base, Translation{base, static_cast<std::uint8_t>(shift), kRW});
+        }
+        const std::uint64_t lo = rng.below(64 << 9) << 12;
+        const std::uint64_t size = (1 + rng.below(40)) << 12; // 1..40 pages: both paths
+        unsigned expected = 0;
+        for (const E& e : in)
+            expected += e.base < lo + size && e.base + (1ull << e.shift) > lo;
+        ASSERT_EQ(tlb.invalidate_range(1, lo, size), expected) << "round " << round;
+        for (const E& e : in) {
+            const bool overlaps = e.base < lo + size && e.base + (1ull << e.shift) > lo;
+            EXPECT_EQ(cached(tlb, 1, e.base, e.shift), !overlaps) << "round " << round;
+        }
+    }
 }
 
 TEST(Iotlb, InvalidateDomainAndAll) {
