@@ -281,16 +281,18 @@ void Platform::register_stats() {
         s.counter(std::string("iommu.walk.cache.") + kLevels[l] + ".misses",
                   &mmu->walk_cache_misses[l]);
     }
-    s.value("iommu.walk.busy_ns", [mmu] { return std::round(to_ns(mmu->walk_ps)); });
+    s.time_ns("iommu.walk.busy_ns", &mmu->walk_ps);
+    s.time_ns("iommu.walk.wait_ns", &mmu->walk_wait_ps);
     s.counter("iommu.invalidation.commands", &mmu->cmd_total);
     s.counter("iommu.invalidation.invalidate_pages", &mmu->cmd_inv_pages);
     s.counter("iommu.invalidation.invalidate_all", &mmu->cmd_inv_all);
     s.counter("iommu.invalidation.completion_waits", &mmu->cmd_completion_waits);
     IommuDriver* drv = drv_.get();
-    s.value("iommu.invalidation.wait_ns", [drv] { return std::round(to_ns(drv->wait_ps)); });
-    s.value("iommu.invalidation.lock_spin_ns",
-            [drv] { return std::round(to_ns(drv->lock_spin_ps)); });
+    s.time_ns("iommu.invalidation.wait_ns", &drv->wait_ps);
+    s.time_ns("iommu.invalidation.lock_spin_ns", &drv->lock_spin_ps);
+    s.time_ns("iommu.invalidation.busy_ns", &mmu->cmd_busy_ps);
     s.counter("iommu.faults", &mmu->faults_total);
+    s.counter("iommu.faults_dropped", &mmu->faults_dropped);
 
     // kernel
     DmaApi* d = dma_.get();
@@ -303,8 +305,7 @@ void Platform::register_stats() {
     s.counter("kernel.iova.alloc_fast", &d->iova_alloc_fast);
     s.counter("kernel.iova.alloc_slow", &d->iova_alloc_slow);
     s.counter("kernel.iova.alloc_failed", &d->iova_alloc_failed);
-    s.value("kernel.iova.rbtree_lock_spin_ns",
-            [d] { return std::round(to_ns(d->iova_rbtree_lock_spin_ps)); });
+    s.time_ns("kernel.iova.rbtree_lock_spin_ns", &d->iova_rbtree_lock_spin_ps);
     s.counter("kernel.flush_queue.flushes", &d->fq_flushes);
     s.counter("kernel.flush_queue.flushes_full", &d->fq_flushes_full);
     s.counter("kernel.flush_queue.flushes_timer", &d->fq_flushes_timer);
@@ -339,21 +340,20 @@ void Platform::register_stats() {
     KernelAccounting& acct = cpu->accounting();
     for (std::size_t i = 0; i < kFnCount; ++i) {
         const std::string name = key_of(static_cast<Fn>(i));
-        s.value("cpu.busy_ns_by_function." + name,
-                [&acct, i] { return std::round(to_ns(acct.excl_ps[i])); });
-        s.value("cpu.inclusive_ns_by_function." + name,
-                [&acct, i] { return std::round(to_ns(acct.incl_ps[i])); });
+        s.time_ns("cpu.busy_ns_by_function." + name, &acct.excl_ps[i]);
+        s.time_ns("cpu.inclusive_ns_by_function." + name, &acct.incl_ps[i]);
         s.counter("cpu.calls_by_function." + name, &acct.calls[i]);
     }
-    s.on_reset([cpu, &acct] {
-        acct.excl_ps.fill(0);
-        acct.incl_ps.fill(0);
-        cpu->reset_busy(sim_now());
-    });
+    s.on_reset([cpu] { cpu->reset_busy(sim_now()); });
 
     // devices and links
     NvmeCtrl* n = nvme_.get();
     s.counter("devices.nvme0.commands", &n->commands);
+    s.counter("devices.nvme0.reads", &n->reads);
+    s.counter("devices.nvme0.writes", &n->writes);
+    s.counter("devices.nvme0.bytes_read", &n->bytes_read);
+    s.counter("devices.nvme0.bytes_written", &n->bytes_written);
+    s.counter("devices.nvme0.sqe_fetches", &n->sqe_fetches);
     s.counter("devices.nvme0.msis", &n->msis);
     s.counter("devices.nvme0.dma_errors", &n->dma_errors);
     PcieLink* l = link_.get();

@@ -9,6 +9,11 @@ namespace iosim {
 void Stats::counter(std::string name, std::uint64_t* v) {
     entries_.push_back({std::move(name), v, {}, {}, nullptr});
 }
+void Stats::time_ns(std::string name, std::uint64_t* ps) {
+    Entry e{std::move(name), ps, {}, {}, nullptr};
+    e.ps_to_ns = true;
+    entries_.push_back(std::move(e));
+}
 void Stats::value(std::string name, std::function<double()> fn) {
     entries_.push_back({std::move(name), nullptr, std::move(fn), {}, nullptr});
 }
@@ -42,7 +47,9 @@ nlohmann::json Stats::to_json() const {
     nlohmann::json root = nlohmann::json::object();
     for (const auto& e : entries_) {
         nlohmann::json& s = slot(root, e.name);
-        if (e.counter) {
+        if (e.counter && e.ps_to_ns) {
+            s = (*e.counter + 500) / 1000;
+        } else if (e.counter) {
             s = *e.counter;
         } else if (e.fn) {
             s = number(e.fn());

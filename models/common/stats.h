@@ -18,6 +18,9 @@ namespace iosim {
 class Stats {
 public:
     void counter(std::string name, std::uint64_t* v);
+    // A time a model accumulates in picoseconds, dumped in whole nanoseconds (name ends in _ns);
+    // reset at the end of warm-up like a counter.
+    void time_ns(std::string name, std::uint64_t* ps);
     // Zero every registered counter and histogram (end of warm-up). Values are gauges: untouched.
     void reset();
     // Run `fn` on reset too: for state a model keeps in arrays (time per function, per core).
@@ -39,6 +42,7 @@ private:
         std::function<double()> fn;
         std::function<std::string()> str;
         Histogram* hist = nullptr;
+        bool ps_to_ns = false; // counter holds picoseconds, dumped as nanoseconds
     };
     std::vector<Entry> entries_;
     std::vector<std::function<void()>> resets_;

@@ -116,7 +116,13 @@ TEST(Stats, TreeCsvAndReset) {
     std::ostringstream csv;
     Stats::write_csv(j, csv);
     EXPECT_NE(csv.str().find("iommu.iotlb.hits,5\n"), std::string::npos);
+    std::uint64_t wait_ps = 1499;
+    s.time_ns("iommu.invalidation.wait_ns", &wait_ps);
+    EXPECT_EQ(s.to_json()["iommu"]["invalidation"]["wait_ns"], 1); // rounded to nearest ns
+    wait_ps = 1500;
+    EXPECT_EQ(s.to_json()["iommu"]["invalidation"]["wait_ns"], 2);
     s.reset();
+    EXPECT_EQ(wait_ps, 0u); // a time is reset at the end of warm-up like a counter
     EXPECT_EQ(hits, 0u);
     EXPECT_EQ(gauge, 9u);
     EXPECT_EQ(h.count(), 0u);
