@@ -337,6 +337,7 @@ void Platform::register_stats() {
         return n ? std::round(to_ns(busy_total()) / n) : 0.0;
     });
     s.counter("cpu.irqs", &cpu->irqs);
+    s.counter("cpu.work_items", &cpu->items);
     KernelAccounting& acct = cpu->accounting();
     for (std::size_t i = 0; i < kFnCount; ++i) {
         const std::string name = key_of(static_cast<Fn>(i));
@@ -373,6 +374,13 @@ void Platform::register_stats() {
     s.counter("memory.writes", &m->writes);
     s.counter("memory.read_bytes", &m->read_bytes);
     s.counter("memory.write_bytes", &m->write_bytes);
+    s.time_ns("memory.busy_ns", &m->busy_ps);
+    NvmeDriver* nd = nvme_drv_.get();
+    s.counter("kernel.nvme.submitted", &nd->submitted);
+    s.counter("kernel.nvme.completed", &nd->completed);
+    s.counter("kernel.nvme.errors", &nd->errors);
+    s.counter("kernel.nvme.irqs", &nd->irqs);
+    s.counter("kernel.nvme.cq_doorbells", &nd->cq_doorbells);
 }
 
 } // namespace iosim
