@@ -244,21 +244,8 @@ void Platform::register_stats() {
     auto window_s = [this] { return to_s(window_end - window_start); };
 
     // workloads.<name>
-    for (auto& wp : workloads_) {
-        FioWorkload* w = wp.get();
-        const std::string k = "workloads." + w->params().name + ".";
-        s.counter(k + "completed", &w->completed);
-        s.counter(k + "bytes", &w->bytes);
-        s.counter(k + "requests", &w->requests);
-        s.counter(k + "errors", &w->errors);
-        s.value(k + "iops", [w, window_s] { return std::round(w->completed / window_s()); });
-        s.value(k + "bytes_per_s", [w, window_s] { return std::round(w->bytes / window_s()); });
-        s.histogram(k + "latency_ns", &w->latency_ns);
-        if (w->params().verify) {
-            s.counter(k + "verify.bytes", &w->verified_bytes);
-            s.counter(k + "verify.errors", &w->verify_errors);
-        }
-    }
+    for (auto& w : workloads_)
+        w->register_stats(s, window_s);
 
     // iommu
     Iommu* mmu = iommu_.get();

@@ -36,7 +36,7 @@ public:
     DmaApi& dma() { return *dma_; }
     IommuDriver& iommu_driver() { return *drv_; }
     NvmeCtrl& nvme() { return *nvme_; }
-    std::vector<std::unique_ptr<FioWorkload>>& workloads() { return workloads_; }
+    std::vector<std::unique_ptr<Workload>>& workloads() { return workloads_; }
 
     std::uint64_t ios_completed() const;
     std::uint64_t ios_inflight() const;
@@ -65,7 +65,7 @@ private:
     std::unique_ptr<DmaApi> dma_;
     DmaDevice* nvme_dev_ = nullptr;
     std::unique_ptr<NvmeDriver> nvme_drv_;
-    std::vector<std::unique_ptr<FioWorkload>> workloads_;
+    std::vector<std::unique_ptr<Workload>> workloads_;
 };
 
 } // namespace iosim

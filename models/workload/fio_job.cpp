@@ -7,7 +7,7 @@ namespace iosim {
 
 FioWorkload::FioWorkload(const FioParams& p, Cpu& cpu, NvmeDriver& drv, PageAllocator& pages,
                          Memory* mem)
-    : p_(p), cpu_(cpu), drv_(drv), mem_(mem) {
+    : Workload(p.name), p_(p), cpu_(cpu), drv_(drv), mem_(mem) {
     const std::uint32_t max_rq = drv.max_request_bytes();
     const unsigned nreqs = (p.bs + max_rq - 1) / max_rq;
     const std::uint64_t npages = (p.bs + 4095) / 4096;
@@ -165,6 +165,15 @@ void FioWorkload::verify(const Slot& s) {
             }
         }
         verified_bytes += len;
+    }
+}
+
+void FioWorkload::register_extra(Stats& s, const std::string& k) {
+    s.counter(k + "requests", &requests);
+    s.counter(k + "errors", &errors);
+    if (p_.verify) {
+        s.counter(k + "verify.bytes", &verified_bytes);
+        s.counter(k + "verify.errors", &verify_errors);
     }
 }
 

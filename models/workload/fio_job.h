@@ -13,6 +13,7 @@
 #include "models/memory/memory.h"
 #include "models/memory/page_allocator.h"
 #include "models/nvme/nvme_driver.h"
+#include "models/workload/workload.h"
 
 #include <cstdint>
 #include <memory>
@@ -35,20 +36,22 @@ struct FioParams {
     bool verify = false; // check read data against the LBA pattern (needs the backing store)
 };
 
-class FioWorkload {
+class FioWorkload : public Workload {
 public:
     FioWorkload(const FioParams& p, Cpu& cpu, NvmeDriver& drv, PageAllocator& pages, Memory* mem);
 
     const FioParams& params() const { return p_; }
-    void start(Time at = 0);
+    void start(Time at = 0) override;
     // Stop issuing new I/Os (end of the run); in-flight ones still complete.
-    void stop() { stopping_ = true; }
-    std::uint64_t inflight() const { return inflight_; }
-    bool finished() const; // every job reached `ios`
+    void stop() override { stopping_ = true; }
+    std::uint64_t inflight() const override { return inflight_; }
+    bool finished() const override; // every job reached `ios`
 
-    Histogram latency_ns;
-    std::uint64_t completed = 0, bytes = 0, requests = 0, errors = 0;
+    std::uint64_t requests = 0, errors = 0;
     std::uint64_t verified_bytes = 0, verify_errors = 0;
+
+protected:
+    void register_extra(Stats& s, const std::string& prefix) override;
 
 private:
     struct Job;
