@@ -202,6 +202,9 @@ std::vector<Param> build() {
 
     std::vector<Param> jobs = {
         // clang-format off
+        {"workloads.*.type", T::Enum, "fio", "", "", {"fio"},
+         "Kind of workload. fio: block I/O through the kernel NVMe driver, as fio with libaio.",
+         "fio, the usual storage benchmark"},
         {"workloads.*.device", T::Enum, "nvme0", "", "", {"nvme0"},
          "Device the job issues its I/O to.", "the platform's one NVMe SSD"},
         {"workloads.*.rw", T::Enum, "randread", "", "", {"read", "write", "randread", "randwrite"},
