@@ -124,13 +124,16 @@ IoPageTable::Walk Iommu::walk(const DeviceEntry& dev, std::uint64_t iova, Time& 
 }
 
 void Iommu::dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
-    if (p_.mode == IommuMode::Passthrough) {
+    auto* ext = tx.get_extension<DmaExt>();
+    const std::uint16_t rid = ext ? ext->requester_id : 0;
+    // Passthrough: the identity domain for every device, except one attached to an unmanaged
+    // domain with a page table (a group assigned to VFIO: iommu_attach_group replaces the default
+    // identity domain, as Linux does under iommu.passthrough=1).
+    if (p_.mode == IommuMode::Passthrough && !(devices_[rid].valid && devices_[rid].table)) {
         ++passthrough;
         out_mem->b_transport(tx, delay);
         return;
     }
-    auto* ext = tx.get_extension<DmaExt>();
-    const std::uint16_t rid = ext ? ext->requester_id : 0;
     const std::uint64_t iova = tx.get_address();
     const Time now = sim_now();
     Time t = now + delay.value();

@@ -62,7 +62,32 @@ namespace iosim {
     X(build_completion_wait, build_completion_wait)                           \
     X(copy_cmd_to_buffer, copy_cmd_to_buffer)                                 \
     X(iommu_completion_wait, )                                                \
-    X(wait_on_sem, )
+    X(wait_on_sem, )                                                          \
+    /* VFIO type1 (the IOSIM_VFIO_FNS of models/vfio/vfio_type1.h not above) */ \
+    X(vfio_iommu_type1_ioctl, vfio_iommu_type1_ioctl)                         \
+    X(vfio_test_domain_fgsp, vfio_test_domain_fgsp)                           \
+    X(vfio_dma_do_map, vfio_dma_do_map)                                       \
+    X(vfio_pin_map_dma, vfio_pin_map_dma)                                     \
+    X(vfio_pin_pages_remote, vfio_pin_pages_remote)                           \
+    X(vaddr_get_pfns, vaddr_get_pfns)                                         \
+    X(pin_user_pages_remote, pin_user_pages_remote)                           \
+    X(vfio_lock_acct, vfio_lock_acct)                                         \
+    X(vfio_iommu_map, vfio_iommu_map)                                         \
+    X(vfio_dma_do_unmap, vfio_dma_do_unmap)                                   \
+    X(vfio_remove_dma, vfio_remove_dma)                                       \
+    X(vfio_unmap_unpin, vfio_unmap_unpin)                                     \
+    X(unmap_unpin_fast, unmap_unpin_fast)                                     \
+    X(vfio_sync_unpin, vfio_sync_unpin)                                       \
+    X(iommu_iotlb_sync, iommu_iotlb_sync)                                     \
+    X(vfio_unpin_pages_remote, vfio_unpin_pages_remote)                       \
+    X(put_pfn, put_pfn)                                                       \
+    X(unpin_user_pages_dirty_lock, unpin_user_pages_dirty_lock)               \
+    /* SPDK's user-space NVMe driver (lib/nvme), run by fio's spdk plugin */  \
+    X(spdk_nvme_ns_cmd_read, spdk_nvme_ns_cmd_rw)                             \
+    X(spdk_nvme_ns_cmd_write, spdk_nvme_ns_cmd_rw)                            \
+    X(nvme_pcie_qpair_submit_tracker, nvme_pcie_qpair_submit_tracker)         \
+    X(spdk_nvme_qpair_process_completions, spdk_nvme_qpair_process_completions) \
+    X(nvme_pcie_qpair_complete_tracker, nvme_pcie_qpair_complete_tracker)
 // clang-format on
 
 enum class Fn : std::uint16_t {

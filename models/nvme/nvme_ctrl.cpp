@@ -193,7 +193,9 @@ void NvmeCtrl::post_cqe(Cmd& c, Time at) {
     bool ok = true;
     Time t = dma(true, q.cq_dma + std::uint64_t{q.cq_tail} * kNvmeCqeBytes, kNvmeCqeBytes, nullptr,
                  at, ok);
+    if (!q.cq_posted_at.empty()) q.cq_posted_at[q.cq_tail] = t;
     q.cq_tail = (q.cq_tail + 1) % q.depth;
+    if (!q.irq_enabled) return; // a polled queue: the host finds the CQE by its phase bit
     // MSI-X with optional coalescing: aggregation threshold or aggregation time.
     unsigned& pend = pending_irq_[q.qid];
     ++pend;

@@ -37,6 +37,12 @@ struct NvmeQueuePair {
     std::uint32_t depth = 0;
     std::uint64_t sq_dma = 0, cq_dma = 0;
     std::uint32_t vector = 0;
+    // Create I/O Completion Queue CDW11.IEN (NVMe 1.4 §5.3): false for a polled queue (SPDK),
+    // which gets no MSI-X message.
+    bool irq_enabled = true;
+    // If sized to `depth` by the host: the time (ps) each CQE's DMA write reached memory, so that
+    // a polling host sees an entry no earlier than it landed.
+    std::vector<std::uint64_t> cq_posted_at;
     std::vector<NvmeSqe> sq;
     std::vector<NvmeCqe> cq;
     // Host side (sq_head_seen: the SQ head the controller reported in its CQEs)

@@ -195,6 +195,7 @@ VfioContainer::UnmapResult VfioContainer::unmap_dma(std::uint64_t iova, std::uin
                         what + ": ends inside the mapping " + range(d->iova, d->size));
 
     UnmapResult r;
+    synced_calls_ = synced_leaves_ = 0;
     ++r.calls[VfioFn::vfio_iommu_type1_ioctl];
     ++r.calls[VfioFn::vfio_dma_do_unmap];
     for (auto it = dmas_.lower_bound(iova); it != dmas_.end() && it->first <= last;) {
@@ -207,6 +208,7 @@ VfioContainer::UnmapResult VfioContainer::unmap_dma(std::uint64_t iova, std::uin
 
 VfioContainer::UnmapResult VfioContainer::unmap_all() {
     UnmapResult r;
+    synced_calls_ = synced_leaves_ = 0;
     ++r.calls[VfioFn::vfio_iommu_type1_ioctl];
     ++r.calls[VfioFn::vfio_dma_do_unmap];
     for (const auto& [iova, dma] : dmas_)
@@ -271,7 +273,10 @@ std::uint64_t VfioContainer::sync_unpin(std::vector<Region>& regions, UnmapResul
     ++c[VfioFn::vfio_sync_unpin];
     ++c[VfioFn::iommu_iotlb_sync];
     ++r.iotlb_syncs;
-    SyncBatch b{{~0ull, 0}, regions.size(), 0};
+    SyncBatch b{{~0ull, 0}, regions.size(), 0, r.iova_to_phys_calls - synced_calls_,
+                r.leaves_unmapped - synced_leaves_};
+    synced_calls_ = r.iova_to_phys_calls;
+    synced_leaves_ = r.leaves_unmapped;
     for (const Region& g : regions) {
         b.gathered.first = std::min(b.gathered.first, g.iova);
         b.gathered.last = std::max(b.gathered.last, g.iova + g.bytes - 1);

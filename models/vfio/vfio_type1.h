@@ -169,11 +169,15 @@ public:
     };
 
     // One vfio_sync_unpin: the IOTLB range the sync invalidates (the gather, merged on bare metal)
-    // and the regions and pages unpinned after it.
+    // and the regions and pages unpinned after it; `iova_to_phys_calls` and `leaves` are the
+    // lookups and leaf PTEs cleared since the previous sync (what the timing shell charges before
+    // this sync).
     struct SyncBatch {
         IovaRange gathered;
         std::uint64_t regions;
         std::uint64_t pages;
+        std::uint64_t iova_to_phys_calls = 0;
+        std::uint64_t leaves = 0;
     };
 
     struct UnmapResult {
@@ -242,6 +246,7 @@ private:
     std::map<unsigned, std::vector<std::string>> groups_;
     std::map<std::uint64_t, Dma> dmas_; // by iova (the vfio_dma rbtree)
     VfioCalls calls_;
+    std::uint64_t synced_calls_ = 0, synced_leaves_ = 0; // of the unmap in progress, at the last sync
 };
 
 } // namespace iosim
