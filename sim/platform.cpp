@@ -344,7 +344,7 @@ void Platform::register_stats() {
     s.counter("devices.nvme0.sqe_fetches", &n->sqe_fetches);
     s.counter("devices.nvme0.msis", &n->msis);
     s.counter("devices.nvme0.dma_errors", &n->dma_errors);
-    PcieLink* l = link_.get();
+    PcieSegment* l = &link_->segment();
     s.counter("pcie.nvme0.up_bytes", &l->up_bytes);
     s.counter("pcie.nvme0.down_bytes", &l->down_bytes);
     s.value("pcie.nvme0.up_utilization", [l, this] {

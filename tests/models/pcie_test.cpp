@@ -92,10 +92,10 @@ TEST_F(PcieTest, PostedWriteChargesTheDeviceOnlySerialisation) {
     EXPECT_EQ(host->accesses[0].at, ser + kLat);
     EXPECT_EQ(small.delay, wire(100, 1));
     EXPECT_EQ(host->accesses[1].at, 100 * kUs + wire(100, 1) + kLat);
-    EXPECT_EQ(link->tlps_up, 17u);
-    EXPECT_EQ(link->up_bytes, 4480u + 124u);
-    EXPECT_EQ(link->up_busy_ps, ser + wire(100, 1));
-    EXPECT_EQ(link->down_bytes, 0u);
+    EXPECT_EQ(link->segment().tlps_up, 17u);
+    EXPECT_EQ(link->segment().up_bytes, 4480u + 124u);
+    EXPECT_EQ(link->segment().up_busy_ps, ser + wire(100, 1));
+    EXPECT_EQ(link->segment().down_bytes, 0u);
 }
 
 TEST_F(PcieTest, NonPostedReadPaysRequestsUpHostAndCompletionsDown) {
@@ -111,10 +111,10 @@ TEST_F(PcieTest, NonPostedReadPaysRequestsUpHostAndCompletionsDown) {
     EXPECT_EQ(r.delay, 10 * kNs + req + kLat + kHost + cpl + kLat);
     ASSERT_EQ(host->accesses.size(), 1u);
     EXPECT_EQ(host->accesses[0].at, 3 * kUs + 10 * kNs + req + kLat);
-    EXPECT_EQ(link->tlps_up, 8u);
-    EXPECT_EQ(link->up_bytes, 8u * 24u);
-    EXPECT_EQ(link->tlps_down, 16u);
-    EXPECT_EQ(link->down_bytes, 4096u + 16u * 24u);
+    EXPECT_EQ(link->segment().tlps_up, 8u);
+    EXPECT_EQ(link->segment().up_bytes, 8u * 24u);
+    EXPECT_EQ(link->segment().tlps_down, 16u);
+    EXPECT_EQ(link->segment().down_bytes, 4096u + 16u * 24u);
 }
 
 TEST_F(PcieTest, WritesAtTheSameTimeSerialiseUpwardsWhileMmioDownIsUnaffected) {
@@ -165,8 +165,8 @@ TEST_F(PcieTest, MmioReadRequestCarriesNoDataAndTheCompletionComesUp) {
     EXPECT_EQ(r.delay, wire(0, 1) + kLat + kDev + wire(4, 1) + kLat);
     ASSERT_EQ(regs->accesses.size(), 1u);
     EXPECT_EQ(regs->accesses[0].at, wire(0, 1) + kLat);
-    EXPECT_EQ(link->down_bytes, 24u);
-    EXPECT_EQ(link->up_bytes, 28u);
+    EXPECT_EQ(link->segment().down_bytes, 24u);
+    EXPECT_EQ(link->segment().up_bytes, 28u);
 }
 
 TEST_F(PcieTest, ErrorFromTheHostPropagatesToTheDevice) {
