@@ -150,11 +150,14 @@ PcieTopology PcieTopology::build(const std::vector<TopoNode>& nodes,
 
     // Links: known nodes, gen and width, PCIe's tree rules.
     Graph g(n);
+    auto link_id = [&links](std::size_t li) {
+        return links[li].name.empty() ? std::to_string(li) : q(links[li].name);
+    };
     std::vector<std::size_t> parent_link(n, kNone), child_link(n, kNone);
     for (unsigned li = 0; li < links.size(); ++li) {
         const TopoLink& l = links[li];
         const std::string where =
-            "link " + std::to_string(li) + " (" + q(l.upstream) + " -> " + q(l.downstream) + "): ";
+            "link " + link_id(li) + " (" + q(l.upstream) + " -> " + q(l.downstream) + "): ";
         const auto up_it = t.index_.find(l.upstream);
         if (up_it == t.index_.end()) fail(where + "unknown node " + q(l.upstream));
         const auto down_it = t.index_.find(l.downstream);
@@ -178,16 +181,16 @@ PcieTopology PcieTopology::build(const std::vector<TopoNode>& nodes,
                  q(up.name));
         if (parent_link[v] != kNone)
             fail(q(down.name) + " is connected twice upstream: to " +
-                 q(links[parent_link[v]].upstream) + " (link " + std::to_string(parent_link[v]) +
-                 ") and " + q(up.name) + " (link " + std::to_string(li) + ")");
+                 q(links[parent_link[v]].upstream) + " (link " + link_id(parent_link[v]) +
+                 ") and " + q(up.name) + " (link " + link_id(li) + ")");
         parent_link[v] = li;
         // A root port is the upstream end of exactly one link; fan-out needs a switch.
         if (up.kind == Kind::RootPort) {
             if (child_link[u] != kNone)
                 fail("root port " + q(up.name) +
                      " has more than one downstream link: " + q(links[child_link[u]].downstream) +
-                     " (link " + std::to_string(child_link[u]) + ") and " + q(down.name) +
-                     " (link " + std::to_string(li) + ")");
+                     " (link " + link_id(child_link[u]) + ") and " + q(down.name) +
+                     " (link " + link_id(li) + ")");
             child_link[u] = li;
         }
         boost::add_edge(u, v, EdgeProps{li}, g);

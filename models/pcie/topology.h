@@ -36,6 +36,7 @@ struct TopoLink {
     unsigned gen = 4;         // 1..6
     unsigned lanes = 4;       // 1, 2, 4, 8 or 16
     Time latency = 250 * kNs; // one way, as PcieLinkParams::latency
+    std::string name;         // optional: errors name the link by it instead of its index
 };
 
 // A user mistake in the topology (the config layer adds the key and file position).
@@ -82,8 +83,9 @@ public:
     // Graphviz DOT: shape by kind, edges labelled "GenN xW", one cluster per IOMMU group.
     std::string to_dot() const;
 
+    PcieTopology() = default; // empty until assigned the result of build()
+
 private:
-    PcieTopology() = default;
     std::size_t endpoint_index(const std::string& name) const; // into nodes_; throws
 
     std::vector<TopoNode> nodes_;
