@@ -65,10 +65,11 @@ PlatformTopology topology_from_config(const cfg::Config& c) {
         nd.acs = c.flag(k + "acs");
         nd.functions = static_cast<unsigned>(c.integer(k + "functions"));
         if (c.is_set(k + "acs") && nd.kind != TopoNode::Kind::Switch)
-            c.fail(k + "acs", "applies to switches only ('" + n + "' is a " + c.str(k + "kind") + ")");
+            c.fail(k + "acs", "applies to switches only ('" + n + "' is of kind " +
+                                  c.str(k + "kind") + ")");
         if (c.is_set(k + "functions") && nd.kind != TopoNode::Kind::Endpoint)
-            c.fail(k + "functions",
-                   "applies to endpoints only ('" + n + "' is a " + c.str(k + "kind") + ")");
+            c.fail(k + "functions", "applies to endpoints only ('" + n + "' is of kind " +
+                                        c.str(k + "kind") + ")");
         nodes.push_back(nd);
     }
     std::vector<TopoLink> links;
@@ -79,9 +80,18 @@ PlatformTopology topology_from_config(const cfg::Config& c) {
         TopoLink l;
         l.name = n;
         for (const char* end : {"upstream", "downstream"})
-            if (c.str(k + end).empty())
-                c.fail(k + end, std::string("missing: the ") + end +
-                                    " node's name (one of platform.pcie.nodes)");
+            if (c.str(k + end).empty()) {
+                // Blame a key the user did write for this link (the missing one has no position).
+                std::string blame = k + end;
+                for (const char* f : {"upstream", "downstream", "gen", "lanes", "latency"})
+                    if (c.is_set(k + f)) {
+                        blame = k + f;
+                        break;
+                    }
+                c.fail(blame, std::string("link '") + n + "' has no " + end +
+                                  " node (set platform.pcie.links." + n + "." + end +
+                                  " to one of platform.pcie.nodes)");
+            }
         l.upstream = c.str(k + "upstream");
         l.downstream = c.str(k + "downstream");
         l.gen = static_cast<unsigned>(c.integer(k + "gen"));
@@ -93,7 +103,20 @@ PlatformTopology topology_from_config(const cfg::Config& c) {
     try {
         t.topology = PcieTopology::build(nodes, links, c.time("platform.pcie.switch_latency"));
     } catch (const TopologyError& e) {
-        c.fail(first_key, std::string("the PCIe topology is not valid: ") + e.what());
+        // Blame the link or node the error is about: the downstream end for a link (where a
+        // second parent, an unknown child or a cycle is made), the kind for a node.
+        std::string key = first_key;
+        if (e.link >= 0) {
+            const std::string k = "platform.pcie.links." + link_names[e.link] + ".";
+            const std::string msg = e.what();
+            const bool up_unknown =
+                msg.find("unknown node '" + links[e.link].upstream + "'") != std::string::npos &&
+                links[e.link].upstream != links[e.link].downstream;
+            key = k + (up_unknown ? "upstream" : "downstream");
+        } else if (!e.node.empty()) {
+            key = "platform.pcie.nodes." + e.node + ".kind";
+        }
+        c.fail(key, std::string("PCIe topology: ") + e.what());
     }
     const auto eps = t.topology.endpoints();
     for (const PlatformDevice& d : devs)

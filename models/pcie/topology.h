@@ -42,7 +42,11 @@ struct TopoLink {
 // A user mistake in the topology (the config layer adds the key and file position).
 class TopologyError : public std::runtime_error {
 public:
-    using std::runtime_error::runtime_error;
+    // `link` (an index into the links) or `node` (a name): what the error is about, if one is.
+    explicit TopologyError(const std::string& what, int link = -1, std::string node = {})
+        : std::runtime_error(what), link(link), node(std::move(node)) {}
+    int link;
+    std::string node;
 };
 
 struct DevicePath {
