@@ -57,6 +57,8 @@ private:
     void register_stats();
     // The device's PCIe path from the topology, as a PcieLink whose links are shared with the
     // other devices crossing them; its BAR window in the CPU's MMIO space. Returns the BAR base.
+    // Latency of the device's path beyond its own link (switches, links above, the root complex).
+    Time path_extra_latency(const std::string& device) const;
     std::uint64_t attach_pcie(PcieLink*& link, const std::string& device,
                               const PcieLinkParams& lp);
 
