@@ -123,7 +123,7 @@ IoPageTable::Walk Iommu::walk(const DeviceEntry& dev, std::uint64_t iova, Time& 
     return w;
 }
 
-void Iommu::dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
+void Iommu::dma(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     auto* ext = tx.get_extension<DmaExt>();
     const std::uint16_t rid = ext ? ext->requester_id : 0;
     // Passthrough: the identity domain for every device, except one attached to an unmanaged
