@@ -3,6 +3,8 @@
 #include "models/common/event_queue.h"
 #include "models/memory/page_allocator.h"
 #include "models/pcie/pcie_link.h"
+#include "models/workload/spdk.h"
+#include "models/workload/vm.h"
 
 #include <algorithm>
 #include <cmath>
@@ -19,6 +21,29 @@ std::string key_of(Fn f) {
 // The key to name in an error about two keys: the one the user set, the first if both or neither.
 std::string blame(const cfg::Config& c, const std::string& a, const std::string& b) {
     return !c.is_set(a) && c.is_set(b) ? b : a;
+}
+
+// ---------------------------------------------------------------- VFIO (issue 3)
+// A workload that binds nvme0 to vfio-pci: a userspace driver (ioengine spdk) or a VM.
+bool uses_vfio(const cfg::Config& c, const std::string& name) {
+    const std::string k = "workloads." + name + ".";
+    return c.str(k + "type") == "vm" || c.str(k + "ioengine") == "spdk";
+}
+
+// The keys that belong to one kind of workload only: set on another kind, they are a mistake.
+void check_vfio_keys(const cfg::Config& c, const std::string& name) {
+    const std::string k = "workloads." + name + ".";
+    const bool vm = c.str(k + "type") == "vm";
+    for (const char* key : {"guest_memory", "hugepage_fraction", "hold"})
+        if (!vm && c.is_set(k + key))
+            c.fail(k + key, "applies to type vm only (this workload is type " + c.str(k + "type") +
+                                ")");
+    for (const char* key : {"ioengine", "rw", "bs", "iodepth", "jobs", "size", "ios", "verify"})
+        if (vm && c.is_set(k + key))
+            c.fail(k + key, "does not apply to type vm (a VM maps its guest memory for the "
+                            "assigned device and issues no I/O here)");
+    if (!vm && c.str(k + "ioengine") == "spdk" && c.flag(k + "verify"))
+        c.fail(k + "verify", "is not modelled with ioengine spdk");
 }
 
 } // namespace
@@ -70,7 +95,14 @@ Platform::Platform(const cfg::Config& c) {
     mp.backing_store = c.flag("platform.memory.backing_store");
     mem_ = std::make_unique<Memory>("memory", mp);
     // The first 1 GiB stays for the kernel image and the like; buffers come from the rest.
-    pages_ = std::make_unique<PageAllocator>(1ull << 30, mp.size - (1ull << 30), seed);
+    // A VFIO process (SPDK, QEMU) gets the upper half of memory for its own pages.
+    bool vfio_used = false;
+    for (const std::string& name : c.names("workloads")) {
+        check_vfio_keys(c, name);
+        vfio_used = vfio_used || uses_vfio(c, name);
+    }
+    const std::uint64_t user_base = vfio_used ? (mp.size / 2) & ~((2ull << 20) - 1) : mp.size;
+    pages_ = std::make_unique<PageAllocator>(1ull << 30, user_base - (1ull << 30), seed);
 
     IommuParams ip;
     ip.mode = iommu_mode_from(c.str("platform.iommu.mode"));
@@ -163,14 +195,21 @@ Platform::Platform(const cfg::Config& c) {
     dp.fq_size = static_cast<unsigned>(c.integer("kernel.flush_queue.size"));
     dp.fq_timeout = c.time("kernel.flush_queue.timeout");
     dma_ = std::make_unique<DmaApi>(dp, *cpu_, *drv_, iommu_.get(), *pages_);
-    nvme_dev_ = &dma_->add_device("nvme0", np.requester_id);
     const auto depth = static_cast<std::uint32_t>(c.integer("platform.nvme.queue_depth"));
-    nvme_drv_ = std::make_unique<NvmeDriver>(*cpu_, *dma_, *nvme_dev_, *nvme_, depth, nvme_bar);
+    if (vfio_used) {
+        // nvme0 is bound to vfio-pci, not to the kernel NVMe driver.
+        build_vfio(c, user_base, nvme_bar);
+    } else {
+        nvme_dev_ = &dma_->add_device("nvme0", np.requester_id);
+        nvme_drv_ =
+            std::make_unique<NvmeDriver>(*cpu_, *dma_, *nvme_dev_, *nvme_, depth, nvme_bar);
+    }
 
     // ---------------------------------------------------------------- workloads
     std::vector<unsigned> per_core(cp.cores, 0);
     std::vector<std::string> first_job(cp.cores); // the job to name if a core's queue overflows
     for (const std::string& name : c.names("workloads")) {
+        if (uses_vfio(c, name)) continue; // built by build_vfio
         const std::string k = "workloads." + name + ".";
         FioParams fp;
         fp.name = name;
@@ -419,12 +458,186 @@ void Platform::register_stats() {
     s.counter("memory.read_bytes", &m->read_bytes);
     s.counter("memory.write_bytes", &m->write_bytes);
     s.time_ns("memory.busy_ns", &m->busy_ps);
+    register_vfio_stats();
+    if (!nvme_drv_) return; // nvme0 bound to vfio-pci
     NvmeDriver* nd = nvme_drv_.get();
     s.counter("kernel.nvme.submitted", &nd->submitted);
     s.counter("kernel.nvme.completed", &nd->completed);
     s.counter("kernel.nvme.errors", &nd->errors);
     s.counter("kernel.nvme.irqs", &nd->irqs);
     s.counter("kernel.nvme.cq_doorbells", &nd->cq_doorbells);
+}
+
+// ---------------------------------------------------------------- VFIO (issue 3)
+// nvme0 bound to vfio-pci and assigned to one workload's process: SPDK's userspace driver
+// (ioengine spdk) or a VM (type vm). The process gets a type1 container whose unmanaged domain
+// the device's requester id points at (translated in passthrough, strict and lazy alike: VFIO
+// domains are not DMA domains, iommu.strict does not apply), or, under mode off, vfio-pci's
+// no-IOMMU mode (physical addresses, nothing mapped).
+void Platform::build_vfio(const cfg::Config& c, std::uint64_t user_base, std::uint64_t nvme_bar) {
+    const std::uint64_t seed = static_cast<std::uint64_t>(c.integer("sim.seed"));
+    const IommuMode mode = iommu_->mode();
+    const unsigned cores = cpu_->cores();
+    const std::string kernel_user = [&c] {
+        for (const std::string& n : c.names("workloads"))
+            if (!uses_vfio(c, n)) return n;
+        return std::string();
+    }();
+    for (const std::string& name : c.names("workloads")) {
+        if (!uses_vfio(c, name)) continue;
+        const std::string k = "workloads." + name + ".";
+        const bool vm = c.str(k + "type") == "vm";
+        const std::string how = vm ? "type vm" : "ioengine spdk";
+        const std::string key = vm ? k + "type" : k + "ioengine";
+        if (!vfio_owner_.empty())
+            c.fail(key, "nvme0 is already assigned through VFIO to workload '" + vfio_owner_ +
+                            "'; a VFIO group belongs to one process (container)");
+        if (!kernel_user.empty())
+            c.fail(key, "binds nvme0 to vfio-pci (" + how + "), so the kernel NVMe driver that "
+                        "workload '" + kernel_user + "' (ioengine libaio) needs cannot use it; "
+                        "use one driver per device");
+        if (vm && mode == IommuMode::Off)
+            c.fail(key, "a VM needs an IOMMU for its assigned device (platform.iommu.mode is "
+                        "off): QEMU refuses vfio-pci's no-IOMMU groups");
+        vfio_owner_ = name;
+    }
+
+    // The process's memory: SPDK's hugetlbfs pages are all 2 MiB; a VM's guest RAM has
+    // hugepage_fraction of its 2 MiB chunks backed by huge pages.
+    const std::string k = "workloads." + vfio_owner_ + ".";
+    const bool vm = c.str(k + "type") == "vm";
+    LayoutParams lp;
+    lp.contiguous_2m_fraction = vm ? c.real(k + "hugepage_fraction") : 1.0;
+    lp.seed = seed ^ fnv1a("vfio.user_memory");
+    lp.base_phys = user_base;
+    lp.size = (mem_->params().size - user_base) & ~((2ull << 20) - 1);
+    user_layout_ = std::make_unique<FragmentedMemory>(lp);
+    user_mm_ = std::make_unique<UserMemory>(*user_layout_);
+
+    VfioDriverParams vp;
+    vp.noiommu = mode == IommuMode::Off;
+    vp.vfio.fgsp = c.flag("kernel.vfio.fgsp");
+    const std::uint64_t memlock = c.bytes("kernel.vfio.rlimit_memlock");
+    vp.vfio.rlimit_memlock_bytes = memlock ? memlock : VfioParams::kUnlimited;
+    vp.vfio.dma_entry_limit = static_cast<std::uint32_t>(c.integer("kernel.vfio.dma_entry_limit"));
+    vfio_ = std::make_unique<VfioDriver>(*cpu_, *drv_, iommu_.get(), *pages_, *user_mm_, vp);
+
+    // The whole-group rule: nvme0's IOMMU group from the topology; every member must be assigned.
+    vfio_group_ = topo_.topology.group_of("nvme0");
+    const std::vector<std::string> members =
+        vfio_group_ >= 0 ? topo_.topology.groups().at(static_cast<std::size_t>(vfio_group_))
+                         : std::vector<std::string>{"nvme0"};
+    try {
+        vfio_->attach_group(static_cast<unsigned>(std::max(vfio_group_, 0)), members, {"nvme0"},
+                            {NvmeCtrlParams{}.requester_id});
+    } catch (const VfioError& e) {
+        c.fail(k + "device", e.what());
+    }
+
+    // What the process pins and maps, checked against the limits before the run (the ioctl
+    // would fail with -ENOMEM / -ENOSPC).
+    std::uint64_t pin_bytes = 0, mappings = 0;
+    const auto depth = static_cast<std::uint32_t>(c.integer("platform.nvme.queue_depth"));
+    if (vm) {
+        VmParams p;
+        p.name = vfio_owner_;
+        p.guest_memory = c.bytes(k + "guest_memory");
+        p.hold = c.time(k + "hold");
+        p.core = static_cast<unsigned>(c.integer(k + "first_cpu"));
+        if (p.core >= cores)
+            c.fail(k + "first_cpu", std::to_string(p.core) + " is not a core (platform.cpu.cores "
+                                                             "is " + std::to_string(cores) + ")");
+        if (p.guest_memory % 4096)
+            c.fail(k + "guest_memory", "must be a multiple of 4 KiB");
+        if (p.guest_memory > lp.size / 2)
+            c.fail(k + "guest_memory",
+                   std::to_string(p.guest_memory) + " bytes do not fit the VM's share of memory (" +
+                       std::to_string(lp.size / 2) + " bytes: a quarter of platform.memory.size)");
+        auto w = std::make_unique<VmWorkload>(p, *cpu_, *vfio_);
+        pin_bytes = p.guest_memory;
+        mappings = w->regions().size();
+        workloads_.push_back(std::move(w));
+    } else {
+        SpdkParams p;
+        p.name = vfio_owner_;
+        const std::string rw = c.str(k + "rw");
+        p.write = rw == "write" || rw == "randwrite";
+        p.random = rw == "randread" || rw == "randwrite";
+        p.bs = static_cast<std::uint32_t>(c.bytes(k + "bs"));
+        p.iodepth = static_cast<std::uint32_t>(c.integer(k + "iodepth"));
+        p.jobs = static_cast<unsigned>(c.integer(k + "jobs"));
+        p.first_cpu = static_cast<unsigned>(c.integer(k + "first_cpu"));
+        p.size = c.bytes(k + "size");
+        p.ios = static_cast<std::uint64_t>(c.integer(k + "ios"));
+        p.seed = seed;
+        p.queue_depth = depth;
+        p.bar = nvme_bar;
+        if (p.size > c.bytes("platform.nvme.capacity"))
+            c.fail(k + "size", "the region is larger than platform.nvme.capacity");
+        if (p.size < p.bs) c.fail(k + "size", "the region is smaller than one block (" + k + "bs)");
+        if (p.bs % 512 != 0) c.fail(k + "bs", "must be a multiple of the 512-byte LBA");
+        if (p.first_cpu >= cores)
+            c.fail(k + "first_cpu", std::to_string(p.first_cpu) +
+                                        " is not a core (platform.cpu.cores is " +
+                                        std::to_string(cores) + ")");
+        if (p.jobs > cores)
+            c.fail(k + "jobs", "each SPDK job polls its own core without end: at most "
+                               "platform.cpu.cores (" + std::to_string(cores) + ") jobs");
+        if (p.iodepth >= depth)
+            c.fail(k + "iodepth", "must be below platform.nvme.queue_depth (" +
+                                      std::to_string(depth) + "), the job's queue pair size");
+        auto w = std::make_unique<SpdkWorkload>(p, *cpu_, *nvme_, *vfio_);
+        pin_bytes = w->pool_bytes() * p.jobs;
+        mappings = p.jobs;
+        if (pin_bytes > lp.size / 2)
+            c.fail(k + "iodepth", "the jobs' hugepage pools (" + std::to_string(pin_bytes) +
+                                      " bytes) do not fit the process's share of memory");
+        workloads_.push_back(std::move(w));
+    }
+    if (!vp.noiommu) {
+        if (memlock && pin_bytes > memlock)
+            c.fail("kernel.vfio.rlimit_memlock",
+                   "workload '" + vfio_owner_ + "' pins " + std::to_string(pin_bytes) +
+                       " bytes through VFIO_IOMMU_MAP_DMA, more than RLIMIT_MEMLOCK (" +
+                       std::to_string(memlock) + " bytes): the ioctl would fail with -ENOMEM; "
+                       "raise it (0 = unlimited, as for root or CAP_IPC_LOCK)");
+        if (mappings > vp.vfio.dma_entry_limit)
+            c.fail("kernel.vfio.dma_entry_limit",
+                   "workload '" + vfio_owner_ + "' needs " + std::to_string(mappings) +
+                       " mappings: VFIO_IOMMU_MAP_DMA would fail with -ENOSPC");
+    }
+}
+
+void Platform::register_vfio_stats() {
+    if (!vfio_) return;
+    Stats& s = stats_;
+    VfioDriver* v = vfio_.get();
+    // Totals of the run, warm-up included: the set-up (MAP_DMA at start) is not steady state and
+    // would otherwise be erased by the reset.
+    auto n = [&s](const std::string& name, const std::uint64_t* p) {
+        s.value(name, [p] { return static_cast<double>(*p); });
+    };
+    s.text("vfio.device", [] { return std::string("nvme0"); });
+    s.value("vfio.group", [this] { return vfio_group_; });
+    s.text("vfio.owner", [this] { return vfio_owner_; });
+    s.text("vfio.mode", [v] {
+        return std::string(v->noiommu() ? "no-IOMMU (enable_unsafe_noiommu_mode: the user programs "
+                                          "physical addresses; pages pinned, nothing mapped)"
+                                        : "type1 (an unmanaged, translated domain for the group)");
+    });
+    s.text("vfio.strict_applies", [] {
+        return std::string("no (VFIO domains are unmanaged: iommu.strict and lazy do not apply)");
+    });
+    n("vfio.map_dma_calls", &v->map_dma_calls);
+    n("vfio.unmap_dma_calls", &v->unmap_dma_calls);
+    n("vfio.pages_pinned", &v->pages_pinned);
+    n("vfio.pages_unpinned", &v->pages_unpinned);
+    n("vfio.leaves_mapped", &v->leaves_mapped);
+    n("vfio.leaves_unmapped", &v->leaves_unmapped);
+    n("vfio.iova_to_phys_calls", &v->iova_to_phys_calls);
+    n("vfio.iotlb_syncs", &v->iotlb_syncs);
+    s.value("vfio.map_ns", [v] { return std::round(to_ns(v->map_ps)); });
+    s.value("vfio.unmap_ns", [v] { return std::round(to_ns(v->unmap_ps)); });
 }
 
 } // namespace iosim

@@ -16,6 +16,8 @@
 #include "models/pcie/mmio_router.h"
 #include "models/pcie/pcie_link.h"
 #include "models/pcie/topology.h"
+#include "models/vfio/phys_layout.h"
+#include "models/vfio/vfio_timed.h"
 #include "models/workload/fio_job.h"
 #include "sim/config/config.h"
 #include "sim/pcie_config.h"
@@ -41,6 +43,8 @@ public:
     NvmeCtrl& nvme() { return *nvme_; }
     const PcieTopology& topology() const { return topo_.topology; }
     std::vector<std::unique_ptr<Workload>>& workloads() { return workloads_; }
+    // The VFIO container of the process nvme0 is assigned to (ioengine spdk or type vm), or null.
+    VfioDriver* vfio() { return vfio_.get(); }
 
     std::uint64_t ios_completed() const;
     std::uint64_t ios_inflight() const;
@@ -80,6 +84,15 @@ private:
     DmaDevice* nvme_dev_ = nullptr;
     std::unique_ptr<NvmeDriver> nvme_drv_;
     std::vector<std::unique_ptr<Workload>> workloads_;
+
+    // VFIO (models/vfio): nvme0 bound to vfio-pci for one workload's process.
+    void build_vfio(const cfg::Config& c, std::uint64_t user_base, std::uint64_t nvme_bar);
+    void register_vfio_stats();
+    std::string vfio_owner_;                        // the workload; empty: no VFIO
+    std::unique_ptr<FragmentedMemory> user_layout_; // the process's physical pages
+    std::unique_ptr<UserMemory> user_mm_;
+    std::unique_ptr<VfioDriver> vfio_;
+    int vfio_group_ = -1;
 };
 
 } // namespace iosim

@@ -130,7 +130,7 @@ void SpdkWorkload::submit(ExecCtx& ctx, Job& j, std::uint32_t slot) {
     qp.sq[qp.sq_tail] = sqe;
     qp.sq_tail = (qp.sq_tail + 1) % qp.depth;
     ++sq_doorbells;
-    ctx.mmio_write(nvme_sq_doorbell(qp.qid), qp.sq_tail);
+    ctx.mmio_write(p_.bar + nvme_sq_doorbell(qp.qid), qp.sq_tail);
 }
 
 // fio's spdk plugin: spdk_fio_getevents polls spdk_nvme_qpair_process_completions in a loop; each
@@ -157,7 +157,7 @@ void SpdkWorkload::poll(ExecCtx& ctx, std::uint64_t job) {
             }
             if (!j.reaped.empty()) {
                 ++cq_doorbells;
-                ctx.mmio_write(nvme_cq_doorbell(qp.qid), qp.cq_head);
+                ctx.mmio_write(p_.bar + nvme_cq_doorbell(qp.qid), qp.cq_head);
             }
         }
         for (std::uint32_t slot : j.reaped) {

@@ -44,6 +44,7 @@ struct SpdkParams {
     std::uint32_t queue_depth = 1024;        // entries of each job's queue pair
     std::uint16_t first_qid = 1;             // job j uses qid first_qid + j
     std::uint64_t pool_vaddr = 0x200000000000; // SPDK's default base_virtaddr
+    std::uint64_t bar = 0;                     // the controller's BAR0 (mmap'd by vfio-pci)
 };
 
 class SpdkWorkload : public Workload {

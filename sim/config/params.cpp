@@ -238,6 +238,21 @@ std::vector<Param> build() {
         {"kernel.iommu.poll_interval", T::Time, "1us", "1ns", "1ms", {},
          "Delay between polls of the completion-wait semaphore.",
          "udelay(1) in wait_on_sem (drivers/iommu/amd/iommu.c)"},
+
+        // VFIO type1 (models/vfio): the container of the process a device is assigned to.
+        {"kernel.vfio.rlimit_memlock", T::Size, "0B", "0B", "16TiB", {},
+         "RLIMIT_MEMLOCK of the VFIO process: VFIO_IOMMU_MAP_DMA fails (-ENOMEM) beyond it "
+         "(0 = unlimited).",
+         "0: SPDK and QEMU run as root or with CAP_IPC_LOCK (libvirt raises it to the guest "
+         "size); the Linux default for a user is 8 MiB"},
+        {"kernel.vfio.dma_entry_limit", T::Int, "65535", "1", "2147483647", {},
+         "Mappings (vfio_dma) per container; MAP_DMA beyond fails with -ENOSPC.",
+         "vfio_iommu_type1 dma_entry_limit module parameter default (U16_MAX)"},
+        {"kernel.vfio.fgsp", T::Bool, "true", "", "", {},
+         "Fine-grained super pages: unmapping 4 KiB of a larger leaf removes the whole leaf, so "
+         "vfio_unmap_unpin makes one iommu_iova_to_phys per leaf (AMD v1); false: one per 4 KiB "
+         "page plus one per run (Intel VT-d).",
+         "vfio_test_domain_fgsp; true on AMD v1, the IOMMU modelled here"},
         // clang-format on
     };
 
@@ -255,8 +270,9 @@ std::vector<Param> build() {
 
     std::vector<Param> jobs = {
         // clang-format off
-        {"workloads.*.type", T::Enum, "fio", "", "", {"fio"},
-         "Kind of workload. fio: block I/O through the kernel NVMe driver, as fio with libaio.",
+        {"workloads.*.type", T::Enum, "fio", "", "", {"fio", "vm"},
+         "Kind of workload. fio: block I/O, as fio (see ioengine); vm: a VM whose guest memory "
+         "is mapped for the assigned device through VFIO at start and unmapped at the end.",
          "fio, the usual storage benchmark"},
         {"workloads.*.device", T::Enum, "nvme0", "", "", {"nvme0"},
          "Device the job issues its I/O to.", "the platform's one NVMe SSD"},
@@ -278,6 +294,23 @@ std::vector<Param> build() {
         {"workloads.*.verify", T::Bool, "false", "", "", {},
          "Check that every block read carries its LBA's pattern at the page the driver mapped.",
          "fio verify; needs platform.memory.backing_store"},
+        // VFIO workloads (models/vfio, models/workload/spdk.h, vm.h)
+        {"workloads.*.ioengine", T::Enum, "libaio", "", "", {"libaio", "spdk"},
+         "libaio: the kernel NVMe driver (syscalls, DMA API per I/O, interrupts); spdk: SPDK's "
+         "userspace driver through VFIO (the device is bound to vfio-pci; buffers mapped once; "
+         "completions polled, the job's core busy 100 %).",
+         "fio's libaio engine; SPDK's fio plugin"},
+        {"workloads.*.guest_memory", T::Size, "4GiB", "2MiB", "1TiB", {},
+         "type vm: guest RAM mapped with VFIO_IOMMU_MAP_DMA (below 2 GiB at IOVA 0, the rest at "
+         "4 GiB, as QEMU's q35).",
+         "assumption: a small VM"},
+        {"workloads.*.hugepage_fraction", T::Float, "1", "0", "1", {},
+         "type vm: share of the guest RAM's 2 MiB chunks backed by 2 MiB pages (the rest are "
+         "scattered 4 KiB pages).",
+         "QEMU with THP or hugetlbfs backing; 0 models fragmented 4 KiB memory"},
+        {"workloads.*.hold", T::Time, "0ps", "0ps", "1000s", {},
+         "type vm: time the mapping is held before the teardown (0 = until the end of the run).",
+         "simulator default"},
         // clang-format on
     };
     p.insert(p.end(), jobs.begin(), jobs.end());
