@@ -110,6 +110,25 @@ void print_summary(std::ostream& os, const nlohmann::json& s) {
     os << fmt::format("CPU    {} cores, utilization {:.1f} %, {:.2f} us CPU per I/O\n",
                       num(s, "cpu.cores"), 100 * num(s, "cpu.utilization"),
                       num(s, "cpu.ns_per_io") / 1e3);
+    // VFIO (models/vfio): present when a workload has nvme0 assigned (ioengine spdk, type vm).
+    if (at_path(s, "vfio").is_object()) {
+        const bool noiommu = at_path(s, "vfio.mode").is_string() &&
+                             at_path(s, "vfio.mode").get<std::string>().rfind("no-IOMMU", 0) == 0;
+        os << fmt::format("VFIO   nvme0 assigned to '{}' ({}); iommu.strict does not apply "
+                          "(VFIO domains are unmanaged)\n",
+                          at_path(s, "vfio.owner").is_string()
+                              ? at_path(s, "vfio.owner").get<std::string>()
+                              : std::string("?"),
+                          noiommu ? "no-IOMMU mode: physical addresses, nothing mapped"
+                                  : "type1 container, its own translated domain");
+        os << fmt::format("       {} MAP_DMA ({} pages pinned, {:.3f} ms), {} UNMAP_DMA ({:.3f} "
+                          "ms, {} iommu_iova_to_phys, {} IOTLB syncs)\n",
+                          grouped(num(s, "vfio.map_dma_calls")),
+                          grouped(num(s, "vfio.pages_pinned")), num(s, "vfio.map_ns") / 1e6,
+                          grouped(num(s, "vfio.unmap_dma_calls")), num(s, "vfio.unmap_ns") / 1e6,
+                          grouped(num(s, "vfio.iova_to_phys_calls")),
+                          grouped(num(s, "vfio.iotlb_syncs")));
+    }
     os << "\nTop kernel functions (exclusive CPU time):\n";
     const double busy = std::max(1.0, num(s, "cpu.busy_ns"));
     for (const auto& [name, ns] : top_functions(s, 10))
@@ -169,6 +188,25 @@ void print_comparison(std::ostream& os, const std::vector<Variant>& vs) {
     row("lazy flushes",
         [](const auto& s) { return grouped(num(s, "kernel.flush_queue.flushes")); });
     row("faults", [](const auto& s) { return grouped(num(s, "iommu.faults")); });
+    row("DMA API map calls",
+        [](const auto& s) { return grouped(num(s, "kernel.dma.map_calls")); });
+    // VFIO rows, when a variant has a device assigned (totals of the run, set-up included).
+    if (std::any_of(vs.begin(), vs.end(),
+                    [](const auto& v) { return at_path(v.stats, "vfio").is_object(); })) {
+        auto vfio = [](const std::string& key, auto fmt_fn) {
+            return [key, fmt_fn](const auto& s) {
+                return at_path(s, "vfio").is_object() ? fmt_fn(num(s, key)) : std::string("-");
+            };
+        };
+        auto count = [](double v) { return grouped(v); };
+        auto ms = [](double v) { return fmt::format("{:.3f}", v / 1e6); };
+        row("VFIO MAP_DMA calls", vfio("vfio.map_dma_calls", count));
+        row("VFIO pages pinned", vfio("vfio.pages_pinned", count));
+        row("VFIO map ms", vfio("vfio.map_ns", ms));
+        row("VFIO unmap ms", vfio("vfio.unmap_ns", ms));
+        row("VFIO iommu_iova_to_phys calls", vfio("vfio.iova_to_phys_calls", count));
+        row("VFIO IOTLB syncs", vfio("vfio.iotlb_syncs", count));
+    }
 
     // Top kernel functions: the union of each variant's top 6, in ns of CPU per I/O.
     std::vector<std::string> fns;
