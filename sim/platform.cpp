@@ -5,6 +5,8 @@
 #include "models/pcie/pcie_link.h"
 #include "models/workload/spdk.h"
 #include "models/workload/vm.h"
+#include "sim/config/schema.h"
+#include "sim/config/units.h"
 
 #include <algorithm>
 #include <cmath>
@@ -30,16 +32,39 @@ bool uses_vfio(const cfg::Config& c, const std::string& name) {
     return c.str(k + "type") == "vm" || c.str(k + "ioengine") == "spdk";
 }
 
-// The keys that belong to one kind of workload only: set on another kind, they are a mistake.
+// True if `key` was given a value other than its schema default (a written-out config.yaml
+// states every default, which is no mistake).
+bool set_off_default(const cfg::Config& c, const std::string& key) {
+    if (!c.is_set(key)) return false;
+    const cfg::Param* p = cfg::find_param(key);
+    if (!p) return true;
+    switch (p->type) {
+    case cfg::Type::Size:
+        return c.bytes(key) != cfg::parse_size(p->def);
+    case cfg::Type::Time:
+        return c.time(key) != cfg::parse_time(p->def);
+    case cfg::Type::Float:
+        return c.real(key) != std::stod(p->def);
+    case cfg::Type::Int:
+        return c.integer(key) != std::stoll(p->def);
+    case cfg::Type::Bool:
+        return c.flag(key) != (p->def == "true");
+    default:
+        return c.str(key) != p->def;
+    }
+}
+
+// The keys that belong to one kind of workload only: set on another kind (to anything but the
+// default), they are a mistake.
 void check_vfio_keys(const cfg::Config& c, const std::string& name) {
     const std::string k = "workloads." + name + ".";
     const bool vm = c.str(k + "type") == "vm";
     for (const char* key : {"guest_memory", "hugepage_fraction", "hold"})
-        if (!vm && c.is_set(k + key))
+        if (!vm && set_off_default(c, k + key))
             c.fail(k + key, "applies to type vm only (this workload is type " + c.str(k + "type") +
                                 ")");
     for (const char* key : {"ioengine", "rw", "bs", "iodepth", "jobs", "size", "ios", "verify"})
-        if (vm && c.is_set(k + key))
+        if (vm && set_off_default(c, k + key))
             c.fail(k + key, "does not apply to type vm (a VM maps its guest memory for the "
                             "assigned device and issues no I/O here)");
     if (!vm && c.str(k + "ioengine") == "spdk" && c.flag(k + "verify"))

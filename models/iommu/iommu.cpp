@@ -64,8 +64,9 @@ Iommu::Iommu(const sc_core::sc_module_name& name, const IommuParams& p)
     walk_tx_.set_dmi_allowed(false);
 }
 
-void Iommu::attach(std::uint16_t requester_id, std::uint16_t domain, const IoPageTable* table) {
-    devices_[requester_id] = {true, domain, table};
+void Iommu::attach(std::uint16_t requester_id, std::uint16_t domain, const IoPageTable* table,
+                   bool unmanaged) {
+    devices_[requester_id] = {true, domain, table, unmanaged};
 }
 
 void Iommu::fault(tlm::tlm_generic_payload& tx, std::uint16_t rid, IommuFault::Reason r, Time at) {
@@ -129,7 +130,7 @@ void Iommu::dma(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     // Passthrough: the identity domain for every device, except one attached to an unmanaged
     // domain with a page table (a group assigned to VFIO: iommu_attach_group replaces the default
     // identity domain, as Linux does under iommu.passthrough=1).
-    if (p_.mode == IommuMode::Passthrough && !(devices_[rid].valid && devices_[rid].table)) {
+    if (p_.mode == IommuMode::Passthrough && !(devices_[rid].valid && devices_[rid].unmanaged)) {
         ++passthrough;
         out_mem->b_transport(tx, delay);
         return;

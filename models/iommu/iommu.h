@@ -77,7 +77,10 @@ public:
     Iommu(const sc_core::sc_module_name& name, const IommuParams& p);
 
     // Device table: requester -> domain. The page table is owned by the kernel's domain.
-    void attach(std::uint16_t requester_id, std::uint16_t domain, const IoPageTable* table);
+    // `unmanaged`: an IOMMU_DOMAIN_UNMANAGED domain (a group assigned to VFIO), which replaces
+    // the identity domain under passthrough too; other attachments are ignored in passthrough.
+    void attach(std::uint16_t requester_id, std::uint16_t domain, const IoPageTable* table,
+                bool unmanaged = false);
     IommuMode mode() const { return p_.mode; }
     const Iotlb& iotlb() const { return iotlb_; }
     Iotlb& iotlb_mut() { return iotlb_; } // for the stats registry (reset at warm-up)
@@ -98,6 +101,7 @@ private:
         bool valid = false;
         std::uint16_t domain = 0;
         const IoPageTable* table = nullptr;
+        bool unmanaged = false;
     };
 
     void dma(int port, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);

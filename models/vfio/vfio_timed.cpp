@@ -36,7 +36,7 @@ void VfioDriver::attach_group(unsigned group, const std::vector<std::string>& me
     // No IOMMU (no-IOMMU mode): nothing to attach; the device DMAs to physical addresses.
     if (p_.noiommu || !iommu_) return;
     for (std::uint16_t rid : requester_ids)
-        iommu_->attach(rid, p_.domain_id, pt_.get());
+        iommu_->attach(rid, p_.domain_id, pt_.get(), /*unmanaged=*/true);
 }
 
 std::vector<PhysRun> VfioDriver::pin_noiommu(std::uint64_t vaddr, std::uint64_t bytes) {
