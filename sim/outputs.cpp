@@ -188,8 +188,7 @@ void print_comparison(std::ostream& os, const std::vector<Variant>& vs) {
     row("lazy flushes",
         [](const auto& s) { return grouped(num(s, "kernel.flush_queue.flushes")); });
     row("faults", [](const auto& s) { return grouped(num(s, "iommu.faults")); });
-    row("DMA API map calls",
-        [](const auto& s) { return grouped(num(s, "kernel.dma.map_calls")); });
+    row("DMA API map calls", [](const auto& s) { return grouped(num(s, "kernel.dma.map_calls")); });
     // VFIO rows, when a variant has a device assigned (totals of the run, set-up included).
     if (std::any_of(vs.begin(), vs.end(),
                     [](const auto& v) { return at_path(v.stats, "vfio").is_object(); })) {

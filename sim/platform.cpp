@@ -61,8 +61,8 @@ void check_vfio_keys(const cfg::Config& c, const std::string& name) {
     const bool vm = c.str(k + "type") == "vm";
     for (const char* key : {"guest_memory", "hugepage_fraction", "hold"})
         if (!vm && set_off_default(c, k + key))
-            c.fail(k + key, "applies to type vm only (this workload is type " + c.str(k + "type") +
-                                ")");
+            c.fail(k + key,
+                   "applies to type vm only (this workload is type " + c.str(k + "type") + ")");
     for (const char* key : {"ioengine", "rw", "bs", "iodepth", "jobs", "size", "ios", "verify"})
         if (vm && set_off_default(c, k + key))
             c.fail(k + key, "does not apply to type vm (a VM maps its guest memory for the "
@@ -160,9 +160,9 @@ Platform::Platform(const cfg::Config& c) {
     for (std::size_t i = 0; i < tlinks.size(); ++i) {
         const bool internal = tlinks[i].upstream == topo_.topology.root_complex();
         segments_.push_back(internal ? nullptr
-                                     : std::make_unique<PcieSegment>(
-                                           topo_.link_names[i], tlinks[i].gen, tlinks[i].lanes,
-                                           tlinks[i].latency));
+                                     : std::make_unique<PcieSegment>(topo_.link_names[i],
+                                                                     tlinks[i].gen, tlinks[i].lanes,
+                                                                     tlinks[i].latency));
     }
     mmio_ = std::make_unique<MmioRouter>("mmio");
     cpu_->out_mmio.bind(mmio_->in);
@@ -226,8 +226,7 @@ Platform::Platform(const cfg::Config& c) {
         build_vfio(c, user_base, nvme_bar);
     } else {
         nvme_dev_ = &dma_->add_device("nvme0", np.requester_id);
-        nvme_drv_ =
-            std::make_unique<NvmeDriver>(*cpu_, *dma_, *nvme_dev_, *nvme_, depth, nvme_bar);
+        nvme_drv_ = std::make_unique<NvmeDriver>(*cpu_, *dma_, *nvme_dev_, *nvme_, depth, nvme_bar);
     }
 
     // ---------------------------------------------------------------- workloads
@@ -518,9 +517,12 @@ void Platform::build_vfio(const cfg::Config& c, std::uint64_t user_base, std::ui
             c.fail(key, "nvme0 is already assigned through VFIO to workload '" + vfio_owner_ +
                             "'; a VFIO group belongs to one process (container)");
         if (!kernel_user.empty())
-            c.fail(key, "binds nvme0 to vfio-pci (" + how + "), so the kernel NVMe driver that "
-                        "workload '" + kernel_user + "' (ioengine libaio) needs cannot use it; "
-                        "use one driver per device");
+            c.fail(key, "binds nvme0 to vfio-pci (" + how +
+                            "), so the kernel NVMe driver that "
+                            "workload '" +
+                            kernel_user +
+                            "' (ioengine libaio) needs cannot use it; "
+                            "use one driver per device");
         if (vm && mode == IommuMode::Off)
             c.fail(key, "a VM needs an IOMMU for its assigned device (platform.iommu.mode is "
                         "off): QEMU refuses vfio-pci's no-IOMMU groups");
@@ -570,10 +572,11 @@ void Platform::build_vfio(const cfg::Config& c, std::uint64_t user_base, std::ui
         p.hold = c.time(k + "hold");
         p.core = static_cast<unsigned>(c.integer(k + "first_cpu"));
         if (p.core >= cores)
-            c.fail(k + "first_cpu", std::to_string(p.core) + " is not a core (platform.cpu.cores "
-                                                             "is " + std::to_string(cores) + ")");
-        if (p.guest_memory % 4096)
-            c.fail(k + "guest_memory", "must be a multiple of 4 KiB");
+            c.fail(k + "first_cpu", std::to_string(p.core) +
+                                        " is not a core (platform.cpu.cores "
+                                        "is " +
+                                        std::to_string(cores) + ")");
+        if (p.guest_memory % 4096) c.fail(k + "guest_memory", "must be a multiple of 4 KiB");
         if (p.guest_memory > lp.size / 2)
             c.fail(k + "guest_memory",
                    std::to_string(p.guest_memory) + " bytes do not fit the VM's share of memory (" +
@@ -607,7 +610,8 @@ void Platform::build_vfio(const cfg::Config& c, std::uint64_t user_base, std::ui
                                         std::to_string(cores) + ")");
         if (p.jobs > cores)
             c.fail(k + "jobs", "each SPDK job polls its own core without end: at most "
-                               "platform.cpu.cores (" + std::to_string(cores) + ") jobs");
+                               "platform.cpu.cores (" +
+                                   std::to_string(cores) + ") jobs");
         if (p.iodepth >= depth)
             c.fail(k + "iodepth", "must be below platform.nvme.queue_depth (" +
                                       std::to_string(depth) + "), the job's queue pair size");
@@ -624,7 +628,8 @@ void Platform::build_vfio(const cfg::Config& c, std::uint64_t user_base, std::ui
             c.fail("kernel.vfio.rlimit_memlock",
                    "workload '" + vfio_owner_ + "' pins " + std::to_string(pin_bytes) +
                        " bytes through VFIO_IOMMU_MAP_DMA, more than RLIMIT_MEMLOCK (" +
-                       std::to_string(memlock) + " bytes): the ioctl would fail with -ENOMEM; "
+                       std::to_string(memlock) +
+                       " bytes): the ioctl would fail with -ENOMEM; "
                        "raise it (0 = unlimited, as for root or CAP_IPC_LOCK)");
         if (mappings > vp.vfio.dma_entry_limit)
             c.fail("kernel.vfio.dma_entry_limit",

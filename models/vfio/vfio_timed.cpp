@@ -55,9 +55,8 @@ std::size_t VfioDriver::add_op(std::unique_ptr<Op> op) {
     return ops_.size() - 1;
 }
 
-void VfioDriver::map_dma(ExecCtx& ctx, std::uint64_t iova, std::uint64_t vaddr,
-                         std::uint64_t bytes, std::uint8_t prot, Done done, void* obj,
-                         std::uint64_t arg) {
+void VfioDriver::map_dma(ExecCtx& ctx, std::uint64_t iova, std::uint64_t vaddr, std::uint64_t bytes,
+                         std::uint8_t prot, Done done, void* obj, std::uint64_t arg) {
     if (p_.noiommu)
         throw VfioError(VfioError::Code::kInval,
                         "VFIO_IOMMU_MAP_DMA: a no-IOMMU container has no DMA mapping "

@@ -42,7 +42,7 @@ namespace iosim {
 
 struct VfioDriverParams {
     VfioParams vfio;
-    bool noiommu = false;          // platform.iommu.mode off: vfio-pci's no-IOMMU mode
+    bool noiommu = false;            // platform.iommu.mode off: vfio-pci's no-IOMMU mode
     std::uint16_t domain_id = 0x400; // the unmanaged domain's id (apart from DMA domains 1..n)
 };
 

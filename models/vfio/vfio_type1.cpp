@@ -273,7 +273,10 @@ std::uint64_t VfioContainer::sync_unpin(std::vector<Region>& regions, UnmapResul
     ++c[VfioFn::vfio_sync_unpin];
     ++c[VfioFn::iommu_iotlb_sync];
     ++r.iotlb_syncs;
-    SyncBatch b{{~0ull, 0}, regions.size(), 0, r.iova_to_phys_calls - synced_calls_,
+    SyncBatch b{{~0ull, 0},
+                regions.size(),
+                0,
+                r.iova_to_phys_calls - synced_calls_,
                 r.leaves_unmapped - synced_leaves_};
     synced_calls_ = r.iova_to_phys_calls;
     synced_leaves_ = r.leaves_unmapped;

@@ -246,7 +246,8 @@ private:
     std::map<unsigned, std::vector<std::string>> groups_;
     std::map<std::uint64_t, Dma> dmas_; // by iova (the vfio_dma rbtree)
     VfioCalls calls_;
-    std::uint64_t synced_calls_ = 0, synced_leaves_ = 0; // of the unmap in progress, at the last sync
+    std::uint64_t synced_calls_ = 0,
+                  synced_leaves_ = 0; // of the unmap in progress, at the last sync
 };
 
 } // namespace iosim

@@ -66,8 +66,8 @@ void SpdkWorkload::init(ExecCtx& ctx, std::uint64_t job) {
         return;
     }
     // vtophys with IOVA = VA; one VFIO_IOMMU_MAP_DMA for the job's VA-contiguous hugepages.
-    vfio_.map_dma(ctx, j.vaddr, j.vaddr, pool_bytes_, kPermRead | kPermWrite,
-                  &SpdkWorkload::mapped, this, job);
+    vfio_.map_dma(ctx, j.vaddr, j.vaddr, pool_bytes_, kPermRead | kPermWrite, &SpdkWorkload::mapped,
+                  this, job);
 }
 
 void SpdkWorkload::mapped(void* self, ExecCtx& ctx, std::uint64_t job) {
@@ -178,6 +178,7 @@ void SpdkWorkload::poll(ExecCtx& ctx, std::uint64_t job) {
             ++empty_polls;
             // With a zero poll cost the loop would not advance: a poll takes at least 1 ns.
             if (ctx.now() == t0) ctx.spin_until(t0 + kNs, Fn::spdk_nvme_qpair_process_completions);
+            idle_poll_ps += ctx.now() - t0;
             cpu_.post<&SpdkWorkload::poll>(j.core, ctx.now(), Cpu::Prio::Thread, this, job);
             return;
         }
@@ -194,6 +195,7 @@ void SpdkWorkload::register_extra(Stats& s, const std::string& k) {
     s.counter(k + "empty_polls", &empty_polls);
     s.counter(k + "sq_doorbells", &sq_doorbells);
     s.counter(k + "cq_doorbells", &cq_doorbells);
+    s.time_ns(k + "idle_poll_ns", &idle_poll_ps);
     s.value(k + "pool_bytes", [this] { return static_cast<double>(pool_bytes_ * jobs_.size()); });
 }
 

@@ -41,8 +41,8 @@ struct SpdkParams {
     std::uint64_t size = 1ull << 30;
     std::uint64_t ios = 0; // per job; 0 = unlimited
     std::uint64_t seed = 1;
-    std::uint32_t queue_depth = 1024;        // entries of each job's queue pair
-    std::uint16_t first_qid = 1;             // job j uses qid first_qid + j
+    std::uint32_t queue_depth = 1024;          // entries of each job's queue pair
+    std::uint16_t first_qid = 1;               // job j uses qid first_qid + j
     std::uint64_t pool_vaddr = 0x200000000000; // SPDK's default base_virtaddr
     std::uint64_t bar = 0;                     // the controller's BAR0 (mmap'd by vfio-pci)
 };
@@ -61,6 +61,7 @@ public:
     std::uint64_t pool_bytes() const { return pool_bytes_; }
 
     std::uint64_t errors = 0, polls = 0, empty_polls = 0, sq_doorbells = 0, cq_doorbells = 0;
+    Time idle_poll_ps = 0; // core time spent in polls that found nothing
 
 protected:
     void register_extra(Stats& s, const std::string& prefix) override;

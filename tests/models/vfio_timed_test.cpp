@@ -170,7 +170,7 @@ TEST_F(VfioTimedTest, FullyFragmentedUnmapCallsOncePerLeafWithOneSyncPer512) {
     });
     EXPECT_EQ(vfio->map_dma_calls, 1u);
     EXPECT_EQ(vfio->pages_pinned, 1300u);
-    EXPECT_EQ(calls(Fn::pin_user_pages_remote), 3u); // ceil(1300 / 512) pin batches
+    EXPECT_EQ(calls(Fn::pin_user_pages_remote), 3u);          // ceil(1300 / 512) pin batches
     EXPECT_EQ(excl(Fn::pin_user_pages_remote), 1300 * kCost); // charged per page
     EXPECT_EQ(calls(Fn::vfio_pin_pages_remote), 1300u);       // one per physical run
     EXPECT_EQ(calls(Fn::iommu_map), 1300u);
@@ -200,7 +200,7 @@ TEST_F(VfioTimedTest, FullyHugePagedUnmapCallsOncePer2MLeaf) {
     });
     EXPECT_EQ(vfio->leaves_mapped, 600u);
     EXPECT_EQ(excl(Fn::iommu_v1_map_pages), 600 * kCost); // per PTE written
-    EXPECT_EQ(calls(Fn::iommu_map), 600u); // one run per huge page
+    EXPECT_EQ(calls(Fn::iommu_map), 600u);                // one run per huge page
     expect_timed_fgsp_unmap(*this, 600, 600 * 512);
 }
 

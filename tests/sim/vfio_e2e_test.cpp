@@ -46,8 +46,8 @@ INSTANTIATE_TEST_SUITE_P(Vfio, SpdkModes, ::testing::ValuesIn(kModes),
 TEST_P(SpdkModes, NoMappingNoInvalidationNoInterruptPerIo) {
     const std::string mode = GetParam();
     TempDir tmp;
-    const json s = run_stats(tmp.fresh(mode), {config("vfio_spdk.yaml"), "--set",
-                                               "platform.iommu.mode=" + mode});
+    const json s = run_stats(tmp.fresh(mode),
+                             {config("vfio_spdk.yaml"), "--set", "platform.iommu.mode=" + mode});
     const double ios = num(s, "workloads.randread.completed");
     ASSERT_GT(ios, 100);
     EXPECT_EQ(num(s, "workloads.randread.errors"), 0);
@@ -100,8 +100,12 @@ TEST_P(SpdkModes, NoMappingNoInvalidationNoInterruptPerIo) {
 // the one difference iommu.strict makes (to libaio only).
 TEST(VfioNvme, SpdkAvoidsWhatStrictCostsTheKernelDriver) {
     TempDir tmp;
-    const std::vector<std::string> base = {source_path("configs/vfio_nvme.yaml"), "--no-compare",
-                                           "--duration", "2ms", "--set", "sim.warmup=500us"};
+    const std::vector<std::string> base = {source_path("configs/vfio_nvme.yaml"),
+                                           "--no-compare",
+                                           "--duration",
+                                           "2ms",
+                                           "--set",
+                                           "sim.warmup=500us"};
     auto run = [&](const std::string& mode, const std::string& engine) {
         std::vector<std::string> a = base;
         a.insert(a.end(), {"--set", "platform.iommu.mode=" + mode, "--set",
@@ -248,8 +252,8 @@ TEST(VfioConfig, TwoVfioUsersOfOneDeviceAreRefused) {
 }
 
 TEST(VfioConfig, VmKeysOnAFioWorkloadAreRefused) {
-    const SimRun r = run_bad({config("vfio_spdk.yaml"), "--set",
-                              "workloads.randread.guest_memory=1GiB", "--validate"});
+    const SimRun r = run_bad(
+        {config("vfio_spdk.yaml"), "--set", "workloads.randread.guest_memory=1GiB", "--validate"});
     expect_error(r, "workloads.randread.guest_memory", "applies to type vm only");
 }
 
@@ -257,8 +261,8 @@ TEST(VfioConfig, IoKeysOnAVmAreRefused) {
     const SimRun r =
         run_bad({config("vfio_vm.yaml"), "--set", "workloads.guest.iodepth=4", "--validate"});
     expect_error(r, "workloads.guest.iodepth", "does not apply to type vm");
-    const SimRun e = run_bad(
-        {config("vfio_vm.yaml"), "--set", "workloads.guest.ioengine=spdk", "--validate"});
+    const SimRun e =
+        run_bad({config("vfio_vm.yaml"), "--set", "workloads.guest.ioengine=spdk", "--validate"});
     expect_error(e, "workloads.guest.ioengine", "does not apply to type vm");
 }
 
@@ -269,8 +273,8 @@ TEST(VfioConfig, AVmNeedsAnIommu) {
 }
 
 TEST(VfioConfig, SpdkIodepthMustFitTheQueuePair) {
-    const SimRun r = run_bad({config("vfio_spdk.yaml"), "--set", "platform.nvme.queue_depth=16",
-                              "--validate"});
+    const SimRun r =
+        run_bad({config("vfio_spdk.yaml"), "--set", "platform.nvme.queue_depth=16", "--validate"});
     expect_error(r, "workloads.randread.iodepth", "must be below platform.nvme.queue_depth (16)");
 }
 
