@@ -251,6 +251,29 @@ TEST(VfioConfig, TwoVfioUsersOfOneDeviceAreRefused) {
                  "nvme0 is already assigned through VFIO to workload 'a'");
 }
 
+// The IOMMU group comes from the PCIe topology: behind a switch without ACS, nvme0 shares its
+// group with nic1, which is not bound to vfio-pci, so the group cannot be assigned; with ACS it can
+// (and SPDK's 128 KiB reads go through PRP lists in its pool).
+TEST(VfioConfig, APartialIommuGroupIsRefused) {
+    const std::vector<std::string> base = {config("topo_switch.yaml"), "--set",
+                                           "platform.iommu.mode=strict", "--set",
+                                           "workloads.seqread.ioengine=spdk"};
+    std::vector<std::string> a = base;
+    a.push_back("--validate");
+    expect_error(run_bad(a), "workloads.seqread.ioengine",
+                 "assigning nvme0: group 0 is not viable: device nic1 is not bound to vfio-pci; "
+                 "an IOMMU group is assigned whole");
+    TempDir tmp;
+    a = base;
+    a.insert(a.end(), {"--set", "platform.pcie.nodes.sw0.acs=true"});
+    const json s = run_stats(tmp.fresh("acs"), a);
+    EXPECT_GT(num(s, "workloads.seqread.completed"), 0);
+    EXPECT_EQ(num(s, "workloads.seqread.errors"), 0);
+    EXPECT_EQ(num(s, "devices.nvme0.dma_errors"), 0);
+    EXPECT_EQ(num(s, "iommu.faults"), 0);
+    EXPECT_EQ(num(s, "kernel.dma.map_calls"), 0);
+}
+
 TEST(VfioConfig, VmKeysOnAFioWorkloadAreRefused) {
     const SimRun r = run_bad(
         {config("vfio_spdk.yaml"), "--set", "workloads.randread.guest_memory=1GiB", "--validate"});
