@@ -386,3 +386,25 @@ TEST_F(NvmeTest, ACommandInFlightCompletesOnTimeWhenALaterOneIsSubmitted) {
     ASSERT_EQ(msi->accesses.size(), 2u);
     EXPECT_EQ(msi->accesses[0].at, done + 2 * kDma + p.msi_latency);
 }
+
+// A polled queue (Create I/O CQ with IEN = 0, as SPDK creates it): the CQE is posted as usual, no
+// MSI-X message is sent, and the time its DMA write completed is recorded for a polling host.
+TEST_F(NvmeTest, APolledQueueGetsNoInterruptAndRecordsWhenTheCqeLanded) {
+    build(params());
+    q.irq_enabled = false;
+    q.cq_posted_at.assign(q.depth, 0);
+    run([&] {
+        wait_until(2 * kUs);
+        put(read_sqe(3, 0, 4096, 0x8000'3000));
+        ring();
+    });
+    constexpr Time t0 = 2 * kUs;
+    const Time done = t0 + kDma + p_.cmd_latency + p_.read_latency + xfer(4096);
+    ASSERT_EQ(dma->accesses.size(), 3u);
+    EXPECT_EQ(dma->accesses[2].at, done + kDma); // the CQE write starts after the data
+    EXPECT_EQ(q.cq_tail, 1u);
+    EXPECT_EQ(q.cq[0].cid, 3u);
+    EXPECT_EQ(q.cq_posted_at[0], done + 2 * kDma); // and has landed one DMA time later
+    EXPECT_TRUE(msi->accesses.empty());
+    EXPECT_EQ(ctrl->msis, 0u);
+}
