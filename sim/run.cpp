@@ -104,7 +104,9 @@ RunResult run_simulation(Platform& p, const cfg::Config& c, const RunOptions& o)
     // Drain: no new I/O; what is in flight completes; the lazy flush timer empties the queues.
     for (auto& w : p.workloads())
         w->stop();
-    const Time drain_limit = sim_now() + kSec;
+    // A VM's VFIO set-up and teardown (seconds of one core's work for a large fragmented guest)
+    // may still be running: it gets longer.
+    const Time drain_limit = sim_now() + (p.vfio() ? 60 * kSec : kSec);
     while (p.ios_inflight() && sim_now() < drain_limit)
         sc_core::sc_start(to_sc(100 * kUs));
     if (p.ios_inflight())
