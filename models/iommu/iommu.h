@@ -7,7 +7,8 @@
 // caches for the upper levels (PML4E, PDPTE, PDE) and then reads every missing level through
 // out_walk, one timed 8-byte read each, on one of `walker_slots` walkers. A missing mapping or a
 // permission violation blocks the DMA with TLM_ADDRESS_ERROR_RESPONSE and a fault record.
-// Passthrough: the identity domain, DMA passes with no lookup. Off: the platform does not put the
+// Passthrough: the identity domain, DMA passes with no lookup (except for a device attached as
+// unmanaged: a VFIO group keeps its translated domain). Off: the platform does not put the
 // IOMMU in the DMA path at all.
 //
 // Command queue: invalidate-pages, invalidate-all and completion-wait are executed one after the
