@@ -189,6 +189,20 @@ TEST(VfioVm, MixedLayoutGivesChunksPlus511PerFragmentedChunk) {
     EXPECT_GT(num(s, "vfio.unmap_ns"), num(huge, "vfio.unmap_ns"));
 }
 
+// Intel VT-d (kernel.vfio.fgsp false): vfio_unmap_unpin probes every 4 KiB page to find each
+// physically contiguous run, plus the probe that ends each run but the last: 32 huge pages of 512
+// pages give 32 x 512 + 31 lookups, and one region (one sync) per run.
+TEST(VfioVm, WithoutFineGrainedSuperPagesEveryPageIsProbed) {
+    TempDir tmp;
+    const json s = run_vm(tmp, "1", "strict", {"--set", "kernel.vfio.fgsp=false"});
+    EXPECT_EQ(num(s, "vfio.leaves_mapped"), 32);
+    EXPECT_EQ(num(s, "vfio.iova_to_phys_calls"), 32 * 512 + 31);
+    EXPECT_EQ(num(s, "cpu.calls_by_function.iommu_iova_to_phys"), 32 * 512 + 31);
+    EXPECT_EQ(num(s, "cpu.calls_by_function.unmap_unpin_fast"), 32);
+    EXPECT_EQ(num(s, "vfio.iotlb_syncs"), 1);
+    EXPECT_EQ(num(s, "vfio.pages_unpinned"), 64 * 256);
+}
+
 TEST(VfioVm, TheIommuModeDoesNotChangeAVfioDomain) {
     TempDir tmp;
     const json strict = run_vm(tmp, "0.5", "strict"), lazy = run_vm(tmp, "0.5", "lazy");
