@@ -302,9 +302,9 @@ std::vector<Param> build() {
          "userspace driver through VFIO (the device is bound to vfio-pci; buffers mapped once; "
          "completions polled, the job's core busy 100 %).",
          "fio's libaio engine; SPDK's fio plugin"},
-        {"workloads.*.guest_memory", T::Size, "4GiB", "2MiB", "1TiB", {},
+        {"workloads.*.guest_memory", T::Size, "4GiB", "2MiB", "1000GiB", {},
          "type vm: guest RAM mapped with VFIO_IOMMU_MAP_DMA (below 2 GiB at IOVA 0, the rest at "
-         "4 GiB, as QEMU's q35).",
+         "4 GiB, as QEMU's q35; at most up to AMD's reserved HyperTransport hole at 1012 GiB).",
          "assumption: a small VM"},
         {"workloads.*.hugepage_fraction", T::Float, "1", "0", "1", {},
          "type vm: share of the guest RAM's 2 MiB chunks backed by 2 MiB pages (the rest are "
