@@ -79,6 +79,7 @@ void IperfWorkload::wake(Flow& f, Time at) {
 
 void IperfWorkload::send_loop(ExecCtx& ctx, std::uint64_t flow) {
     Flow& f = *flows_[flow];
+    bool progressed = false; // at least one packet per item, whatever the quantum
     for (;;) {
         if (f.backlog) {
             // qdisc_restart -> dev_hard_start_xmit: the packet that waited in the qdisc.
@@ -107,7 +108,7 @@ void IperfWorkload::send_loop(ExecCtx& ctx, std::uint64_t flow) {
                                                  flow);
             return;
         }
-        if (ctx.needs_sync()) {
+        if (progressed && ctx.needs_sync()) {
             cpu_.post<&IperfWorkload::send_loop>(f.core, ctx.now(), Cpu::Prio::Thread, this,
                                                  flow);
             return;
@@ -119,6 +120,7 @@ void IperfWorkload::send_loop(ExecCtx& ctx, std::uint64_t flow) {
         ++inflight_;
         ++sent;
         if (interval_) f.next_send += interval_;
+        progressed = true;
         KCall sys(ctx, Fn::entry_SYSCALL_64);
         KCall send(ctx, Fn::__x64_sys_sendto);
         KCall dq(ctx, Fn::dev_queue_xmit);
@@ -174,12 +176,14 @@ void IperfWorkload::on_rx(void* owner, ExecCtx& ctx, const Mt76RxInfo& frame) {
 
 void IperfWorkload::reader(ExecCtx& ctx, std::uint64_t flow) {
     Flow& f = *flows_[flow];
+    bool progressed = false;
     while (f.rx_unread) {
-        if (ctx.needs_sync()) {
+        if (progressed && ctx.needs_sync()) {
             cpu_.post<&IperfWorkload::reader>(f.core, ctx.now(), Cpu::Prio::Thread, this, flow);
             return;
         }
         --f.rx_unread;
+        progressed = true;
         {
             KCall sys(ctx, Fn::entry_SYSCALL_64);
             KCall r(ctx, Fn::__x64_sys_recvfrom);
