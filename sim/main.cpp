@@ -40,6 +40,7 @@ struct Cli {
     std::string out_dir;
     std::vector<std::string> sets;
     std::string seed, duration;
+    std::string topology; // --topology FILE ("-": stdout)
     bool validate = false, print_config = false, list_params = false;
     std::string format = "text";
     bool quiet = false, verbose = false, progress = false;
@@ -255,6 +256,9 @@ int sc_main(int argc, char* argv[]) {
     app.add_flag("--validate", cli.validate, "check the configuration and exit");
     app.add_flag("--print-config", cli.print_config,
                  "print the resolved configuration (defaults included) and exit");
+    app.add_option("--topology", cli.topology,
+                   "write the PCIe topology as Graphviz DOT (IOMMU groups as clusters) to FILE, "
+                   "or - for stdout, and exit");
     app.add_flag("--list-params", cli.list_params, "print every configuration key and exit");
     app.add_option("--format", cli.format, "format of --list-params: text or md")
         ->check(CLI::IsMember({"text", "md"}));
@@ -288,6 +292,21 @@ int sc_main(int argc, char* argv[]) {
         iosim::cfg::Config c = iosim::cfg::Config::load(cli.files, sets);
         if (cli.print_config) {
             std::cout << c.dump_yaml();
+            return kExitOk;
+        }
+        if (!cli.topology.empty()) {
+            iosim::Platform check(c); // the whole platform must be valid, not only the graph
+            const std::string dot = check.topology().to_dot();
+            if (cli.topology == "-") {
+                std::cout << dot;
+            } else {
+                std::ofstream f(cli.topology);
+                if (!(f << dot) || !(f.flush())) {
+                    std::cerr << "sim: error: --topology " << cli.topology
+                              << ": cannot write: " << std::strerror(errno) << '\n';
+                    return kExitUsage;
+                }
+            }
             return kExitOk;
         }
         if (cli.validate) {

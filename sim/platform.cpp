@@ -96,14 +96,24 @@ Platform::Platform(const cfg::Config& c) {
     cp.hz = hz;
     cpu_ = std::make_unique<Cpu>("cpu", cp, costs_);
 
+    // PCIe: the topology's links, each a contended resource shared by the paths that cross it
+    // (the root complex's internal edges add latency only); CPU MMIO decoded by BAR window.
+    topo_ = topology_from_config(c);
+    const auto& tlinks = topo_.topology.links();
+    for (std::size_t i = 0; i < tlinks.size(); ++i) {
+        const bool internal = tlinks[i].upstream == topo_.topology.root_complex();
+        segments_.push_back(internal ? nullptr
+                                     : std::make_unique<PcieSegment>(
+                                           topo_.link_names[i], tlinks[i].gen, tlinks[i].lanes,
+                                           tlinks[i].latency));
+    }
+    mmio_ = std::make_unique<MmioRouter>("mmio");
+    cpu_->out_mmio.bind(mmio_->in);
+
     PcieLinkParams lp;
-    lp.gen = static_cast<unsigned>(c.integer("platform.nvme.link.gen"));
-    lp.lanes = static_cast<unsigned>(c.integer("platform.nvme.link.lanes"));
-    lp.latency = c.time("platform.nvme.link.latency");
     lp.max_payload = static_cast<unsigned>(c.bytes("platform.nvme.link.max_payload"));
     lp.max_read_request = static_cast<unsigned>(c.bytes("platform.nvme.link.max_read_request"));
     lp.tlp_overhead = static_cast<unsigned>(c.bytes("platform.nvme.link.tlp_overhead"));
-    link_ = std::make_unique<PcieLink>("pcie_nvme0", lp);
 
     NvmeCtrlParams np;
     np.controller_cores = static_cast<unsigned>(c.integer("platform.nvme.controller.cores"));
@@ -117,25 +127,29 @@ Platform::Platform(const cfg::Config& c) {
     np.capacity = c.bytes("platform.nvme.capacity");
     np.coalesce_count = static_cast<unsigned>(c.integer("platform.nvme.msix.coalesce_count"));
     np.coalesce_time = c.time("platform.nvme.msix.coalesce_time");
-    np.msi_latency = c.time("platform.nvme.msi_latency");
+    // msi_latency covers the device's own link; an MSI is a posted write that follows the same
+    // path as the CQE before it (it may not pass it), so the rest of the path adds its latency.
+    np.msi_latency = c.time("platform.nvme.msi_latency") + path_extra_latency("nvme0");
     np.generate_data = mp.backing_store;
     nvme_ = std::make_unique<NvmeCtrl>("nvme0", np);
+    const std::uint64_t nvme_bar = attach_pcie(nvme_link_, "nvme0", lp);
 
     // ---------------------------------------------------------------- wiring
-    nvme_->out_dma.bind(link_->in_dma);
-    link_->out_mmio.bind(nvme_->in_regs);
-    cpu_->out_mmio.bind(link_->in_mmio);
+    nvme_->out_dma.bind(nvme_link_->in_dma);
+    nvme_link_->out_mmio.bind(nvme_->in_regs);
     cpu_->out_iommu.bind(iommu_->in_regs);
     nvme_->irq_out.bind(cpu_->in_msi);
     iommu_->out_mem.bind(mem_->in);
     iommu_->out_walk.bind(mem_->in);
     if (ip.mode == IommuMode::Off) {
         // No IOMMU in the DMA path: the root port goes straight to DRAM.
-        link_->out_dma.bind(mem_->in);
+        for (auto& path : paths_)
+            path->out_dma.bind(mem_->in);
         iommu_unused_dma_ = std::make_unique<StubInitiator>("iommu_unused_dma");
         iommu_unused_dma_->out.bind(iommu_->in_dma);
     } else {
-        link_->out_dma.bind(iommu_->in_dma);
+        for (auto& path : paths_)
+            path->out_dma.bind(iommu_->in_dma);
     }
 
     // ---------------------------------------------------------------- kernel
@@ -151,7 +165,7 @@ Platform::Platform(const cfg::Config& c) {
     dma_ = std::make_unique<DmaApi>(dp, *cpu_, *drv_, iommu_.get(), *pages_);
     nvme_dev_ = &dma_->add_device("nvme0", np.requester_id);
     const auto depth = static_cast<std::uint32_t>(c.integer("platform.nvme.queue_depth"));
-    nvme_drv_ = std::make_unique<NvmeDriver>(*cpu_, *dma_, *nvme_dev_, *nvme_, depth);
+    nvme_drv_ = std::make_unique<NvmeDriver>(*cpu_, *dma_, *nvme_dev_, *nvme_, depth, nvme_bar);
 
     // ---------------------------------------------------------------- workloads
     std::vector<unsigned> per_core(cp.cores, 0);
@@ -207,6 +221,41 @@ Platform::Platform(const cfg::Config& c) {
                                "'workloads:' (for example workloads.randread.rw: randread)");
 
     register_stats();
+}
+
+Time Platform::path_extra_latency(const std::string& device) const {
+    const DevicePath& dp = topo_.topology.path(device);
+    return dp.latency - topo_.topology.links()[dp.link_ids.back()].latency;
+}
+
+std::uint64_t Platform::attach_pcie(PcieLink*& link, const std::string& device,
+                                    const PcieLinkParams& lp) {
+    // BARs 16 MiB apart from 0xf000'0000 (below 4 GiB, where firmware puts 32-bit BARs).
+    static constexpr std::uint64_t kBarBase = 0xf0000000, kBarStride = 16ull << 20;
+    const DevicePath& dp = topo_.topology.path(device);
+    const auto& tlinks = topo_.topology.links();
+    std::vector<PcieHop> hops; // device first
+    for (auto it = dp.link_ids.rbegin(); it != dp.link_ids.rend(); ++it) {
+        if (!segments_[*it]) {
+            // The root complex's internal edge: its latency on the last link's way in.
+            hops.back().after += tlinks[*it].latency;
+            continue;
+        }
+        // Crossing a switch upwards: its traversal after this link (the switch is its upstream
+        // end); a root port's own traversal is part of the link latency.
+        const auto& up = tlinks[*it].upstream;
+        const auto& nodes = topo_.topology.nodes();
+        const bool sw = std::any_of(nodes.begin(), nodes.end(), [&up](const TopoNode& n) {
+            return n.name == up && n.kind == TopoNode::Kind::Switch;
+        });
+        hops.push_back({segments_[*it].get(), sw ? topo_.topology.switch_latency() : 0});
+    }
+    paths_.push_back(std::make_unique<PcieLink>(("pcie_" + device).c_str(), lp, std::move(hops)));
+    link = paths_.back().get();
+    const std::uint64_t bar = kBarBase + kBarStride * (paths_.size() - 1);
+    mmio_->add_window(bar, kBarStride);
+    mmio_->out.bind(link->in_mmio);
+    return bar;
 }
 
 std::uint64_t Platform::ios_completed() const {
@@ -344,18 +393,26 @@ void Platform::register_stats() {
     s.counter("devices.nvme0.sqe_fetches", &n->sqe_fetches);
     s.counter("devices.nvme0.msis", &n->msis);
     s.counter("devices.nvme0.dma_errors", &n->dma_errors);
-    PcieLink* l = link_.get();
-    s.counter("pcie.nvme0.up_bytes", &l->up_bytes);
-    s.counter("pcie.nvme0.down_bytes", &l->down_bytes);
-    s.value("pcie.nvme0.up_utilization", [l, this] {
-        const double w = static_cast<double>(window_end - window_start);
-        return w > 0 ? std::round(1e6 * l->up_busy_ps / w) / 1e6 : 0.0;
-    });
-    s.value("pcie.nvme0.down_utilization", [l, this] {
-        const double w = static_cast<double>(window_end - window_start);
-        return w > 0 ? std::round(1e6 * l->down_busy_ps / w) / 1e6 : 0.0;
-    });
-    s.on_reset([l] { l->up_busy_ps = l->down_busy_ps = 0; });
+    for (auto& seg : segments_) {
+        if (!seg) continue;
+        PcieSegment* l = seg.get();
+        const std::string k = "pcie." + l->name + ".";
+        s.counter(k + "up_bytes", &l->up_bytes);
+        s.counter(k + "down_bytes", &l->down_bytes);
+        s.value(k + "up_utilization", [l, this] {
+            const double w = static_cast<double>(window_end - window_start);
+            return w > 0 ? std::round(1e6 * l->up_busy_ps / w) / 1e6 : 0.0;
+        });
+        s.value(k + "down_utilization", [l, this] {
+            const double w = static_cast<double>(window_end - window_start);
+            return w > 0 ? std::round(1e6 * l->down_busy_ps / w) / 1e6 : 0.0;
+        });
+        s.on_reset([l] { l->up_busy_ps = l->down_busy_ps = 0; });
+    }
+    for (const std::string& dev : topo_.topology.endpoints()) {
+        const int g = topo_.topology.group_of(dev);
+        s.value("pcie.iommu_group." + dev, [g] { return g; });
+    }
     Memory* m = mem_.get();
     s.counter("memory.reads", &m->reads);
     s.counter("memory.writes", &m->writes);

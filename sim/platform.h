@@ -13,9 +13,12 @@
 #include "models/memory/page_allocator.h"
 #include "models/nvme/nvme_ctrl.h"
 #include "models/nvme/nvme_driver.h"
+#include "models/pcie/mmio_router.h"
 #include "models/pcie/pcie_link.h"
+#include "models/pcie/topology.h"
 #include "models/workload/fio_job.h"
 #include "sim/config/config.h"
+#include "sim/pcie_config.h"
 
 #include <memory>
 #include <string>
@@ -36,6 +39,7 @@ public:
     DmaApi& dma() { return *dma_; }
     IommuDriver& iommu_driver() { return *drv_; }
     NvmeCtrl& nvme() { return *nvme_; }
+    const PcieTopology& topology() const { return topo_.topology; }
     std::vector<std::unique_ptr<Workload>>& workloads() { return workloads_; }
 
     std::uint64_t ios_completed() const;
@@ -51,6 +55,12 @@ public:
 
 private:
     void register_stats();
+    // The device's PCIe path from the topology, as a PcieLink whose links are shared with the
+    // other devices crossing them; its BAR window in the CPU's MMIO space. Returns the BAR base.
+    // Latency of the device's path beyond its own link (switches, links above, the root complex).
+    Time path_extra_latency(const std::string& device) const;
+    std::uint64_t attach_pcie(PcieLink*& link, const std::string& device,
+                              const PcieLinkParams& lp);
 
     Stats stats_;
     KernelCosts costs_;
@@ -59,7 +69,11 @@ private:
     std::unique_ptr<Iommu> iommu_;
     std::unique_ptr<StubInitiator> iommu_unused_dma_; // off: nothing upstream of the IOMMU
     std::unique_ptr<Cpu> cpu_;
-    std::unique_ptr<PcieLink> link_;
+    PlatformTopology topo_;
+    std::vector<std::unique_ptr<PcieSegment>> segments_; // per topology link; null: internal
+    std::vector<std::unique_ptr<PcieLink>> paths_;        // one per device
+    std::unique_ptr<MmioRouter> mmio_;
+    PcieLink* nvme_link_ = nullptr;
     std::unique_ptr<NvmeCtrl> nvme_;
     std::unique_ptr<IommuDriver> drv_;
     std::unique_ptr<DmaApi> dma_;

@@ -139,6 +139,15 @@ void Cpu::post(unsigned core, Time at, Prio prio, Work fn, void* obj, std::uint6
     events_.schedule<&Cpu::arrive>(at, this, idx);
 }
 
+std::uint32_t Cpu::alloc_msi_vectors(std::uint32_t count) {
+    std::uint32_t first = next_vector_;
+    for (std::uint32_t v = first; v < vectors_.size(); ++v)
+        if (vectors_[v].valid) first = v + 1;
+    next_vector_ = first + count;
+    if (next_vector_ > vectors_.size()) vectors_.resize(next_vector_);
+    return first;
+}
+
 void Cpu::register_msi(std::uint32_t vector, unsigned core, Work fn, void* obj, std::uint64_t arg) {
     assert(core < cores_.size());
     if (vector >= vectors_.size()) vectors_.resize(vector + 1);
@@ -193,7 +202,7 @@ void Cpu::run(std::uint32_t idx) {
     busy_ps[it.core] += end - start;
 }
 
-void Cpu::msi(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
+void Cpu::msi(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     std::uint32_t vector = 0;
     std::memcpy(&vector, tx.get_data_ptr(), sizeof(vector));
     if (vector >= vectors_.size() || !vectors_[vector].valid) {

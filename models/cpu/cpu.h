@@ -22,7 +22,7 @@
 #include <systemc>
 #include <tlm>
 #include <tlm_utils/simple_initiator_socket.h>
-#include <tlm_utils/simple_target_socket.h>
+#include <tlm_utils/multi_passthrough_target_socket.h>
 
 namespace iosim {
 
@@ -105,7 +105,7 @@ public:
 
     tlm_utils::simple_initiator_socket<Cpu> out_mmio;
     tlm_utils::simple_initiator_socket<Cpu> out_iommu;
-    tlm_utils::simple_target_socket<Cpu> in_msi;
+    tlm_utils::multi_passthrough_target_socket<Cpu> in_msi; // one binding per device
 
     Cpu(const sc_core::sc_module_name& name, const CpuParams& p, const KernelCosts& costs);
 
@@ -123,6 +123,9 @@ public:
             [](void* o, ExecCtx& c, std::uint64_t a) { (static_cast<T*>(o)->*Method)(c, a); }, obj,
             arg);
     }
+    // The lowest MSI vector no driver has registered yet (vector 0 is never handed out), for a
+    // driver to claim `count` consecutive vectors from, as pci_alloc_irq_vectors does per device.
+    std::uint32_t alloc_msi_vectors(std::uint32_t count);
     // An MSI write with data `vector` runs fn as a hard IRQ on `core`.
     void register_msi(std::uint32_t vector, unsigned core, Work fn, void* obj,
                       std::uint64_t arg = 0);
@@ -179,7 +182,7 @@ private:
     void arrive(std::uint64_t idx);
     void wake(std::uint64_t core);
     void run(std::uint32_t idx);
-    void msi(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
+    void msi(int port, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
 
     CpuParams p_;
     const KernelCosts& costs_;
@@ -189,6 +192,7 @@ private:
     std::vector<Item> pool_;
     std::vector<std::uint32_t> free_items_;
     std::vector<Vector> vectors_;
+    std::uint32_t next_vector_ = 1; // alloc_msi_vectors hands out from here
     tlm::tlm_generic_payload mmio_tx_;
     tlm::tlm_generic_payload iommu_tx_;
     std::uint32_t mmio_buf_ = 0;

@@ -123,7 +123,7 @@ IoPageTable::Walk Iommu::walk(const DeviceEntry& dev, std::uint64_t iova, Time& 
     return w;
 }
 
-void Iommu::dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
+void Iommu::dma(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     if (p_.mode == IommuMode::Passthrough) {
         ++passthrough;
         out_mem->b_transport(tx, delay);

@@ -32,6 +32,7 @@
 #include <systemc>
 #include <tlm>
 #include <tlm_utils/simple_initiator_socket.h>
+#include <tlm_utils/multi_passthrough_target_socket.h>
 #include <tlm_utils/simple_target_socket.h>
 
 namespace iosim {
@@ -68,7 +69,7 @@ class Iommu : public sc_core::sc_module {
 public:
     static constexpr std::uint64_t kRegCmdTail = 0x2008; // AMD MMIO_CMD_TAIL_OFFSET
 
-    tlm_utils::simple_target_socket<Iommu> in_dma;
+    tlm_utils::multi_passthrough_target_socket<Iommu> in_dma; // one binding per PCIe path
     tlm_utils::simple_initiator_socket<Iommu> out_mem;
     tlm_utils::simple_initiator_socket<Iommu> out_walk;
     tlm_utils::simple_target_socket<Iommu> in_regs;
@@ -99,7 +100,7 @@ private:
         const IoPageTable* table = nullptr;
     };
 
-    void dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
+    void dma(int port, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
     void regs(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
     // Walk for `iova`; returns the walk result and advances `t` (absolute) past the reads.
     IoPageTable::Walk walk(const DeviceEntry& dev, std::uint64_t iova, Time& t);

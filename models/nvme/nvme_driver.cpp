@@ -9,14 +9,16 @@ constexpr std::uint32_t kCtrlPage = 4096; // NVME_CTRL_PAGE_SIZE
 }
 
 NvmeDriver::NvmeDriver(Cpu& cpu, DmaApi& dma, DmaDevice& dev, NvmeCtrl& ctrl,
-                       std::uint32_t queue_depth)
-    : cpu_(cpu), dma_(dma), dev_(dev), ctrl_(ctrl) {
+                       std::uint32_t queue_depth, std::uint64_t bar)
+    : cpu_(cpu), dma_(dma), dev_(dev), ctrl_(ctrl), bar_(bar) {
+    // One MSI-X vector per I/O queue (pci_alloc_irq_vectors), each affine to its queue's core.
+    const std::uint32_t first_vector = cpu.alloc_msi_vectors(cpu.cores());
     for (unsigned core = 0; core < cpu.cores(); ++core) {
         auto q = std::make_unique<Queue>();
         NvmeQueuePair& qp = q->qp;
         qp.qid = static_cast<std::uint16_t>(core + 1);
         qp.depth = queue_depth;
-        qp.vector = qp.qid;
+        qp.vector = first_vector + core;
         qp.sq.resize(queue_depth);
         qp.cq.resize(queue_depth);
         qp.sq_dma = dma.alloc_coherent(dev, std::uint64_t{queue_depth} * kNvmeSqeBytes, nullptr);
@@ -95,7 +97,7 @@ bool NvmeDriver::submit(ExecCtx& ctx, BlkRequest& rq) {
     ++submitted;
     {
         KCall s(ctx, Fn::nvme_submit_cmd);
-        ctx.mmio_write(nvme_sq_doorbell(qp.qid), qp.sq_tail);
+        ctx.mmio_write(bar_ + nvme_sq_doorbell(qp.qid), qp.sq_tail);
     }
     return true;
 }
@@ -136,7 +138,7 @@ void NvmeDriver::irq(ExecCtx& ctx, std::uint64_t qid) {
     }
     if (any) {
         ++cq_doorbells;
-        ctx.mmio_write(nvme_cq_doorbell(qp.qid), qp.cq_head);
+        ctx.mmio_write(bar_ + nvme_cq_doorbell(qp.qid), qp.cq_head);
     }
 }
 

@@ -41,7 +41,10 @@ struct BlkRequest {
 
 class NvmeDriver {
 public:
-    NvmeDriver(Cpu& cpu, DmaApi& dma, DmaDevice& dev, NvmeCtrl& ctrl, std::uint32_t queue_depth);
+    // `bar`: the controller's BAR0 address in the CPU's MMIO space (the doorbells are offsets in
+    // it).
+    NvmeDriver(Cpu& cpu, DmaApi& dma, DmaDevice& dev, NvmeCtrl& ctrl, std::uint32_t queue_depth,
+               std::uint64_t bar = 0);
 
     std::uint32_t max_request_bytes() const;
     // nvme_queue_rq on the calling core's queue. False if the queue is full (BLK_STS_RESOURCE).
@@ -63,6 +66,7 @@ private:
     DmaApi& dma_;
     DmaDevice& dev_;
     NvmeCtrl& ctrl_;
+    std::uint64_t bar_;
     std::vector<std::unique_ptr<Queue>> queues_; // index = qid - 1 = core
 };
 

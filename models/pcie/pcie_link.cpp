@@ -2,29 +2,65 @@
 
 #include "models/common/event_queue.h"
 
+#include <algorithm>
+#include <cassert>
+
 namespace iosim {
 
 PcieLink::PcieLink(const sc_core::sc_module_name& name, const PcieLinkParams& p)
+    : PcieLink(name, p, {}) {}
+
+PcieLink::PcieLink(const sc_core::sc_module_name& name, const PcieLinkParams& p,
+                   std::vector<PcieHop> path)
     : sc_core::sc_module(name), in_dma("in_dma"), out_dma("out_dma"), in_mmio("in_mmio"),
-      out_mmio("out_mmio"), p_(p), bw_(pcie_bytes_per_s(p.gen, p.lanes)) {
+      out_mmio("out_mmio"), p_(p), path_(std::move(path)) {
+    if (path_.empty()) {
+        own_ = std::make_unique<PcieSegment>(basename(), p.gen, p.lanes, p.latency);
+        path_.push_back({own_.get(), 0});
+    }
     in_dma.register_b_transport(this, &PcieLink::dma);
     in_mmio.register_b_transport(this, &PcieLink::mmio);
 }
 
-Resource::Grant PcieLink::send(Resource& dir, Time at, std::uint64_t payload, std::uint64_t tlps,
-                               bool up) {
-    std::uint64_t wire = payload + tlps * p_.tlp_overhead;
-    Time t = transfer_time(wire, bw_);
-    if (up) {
-        up_bytes += wire;
-        tlps_up += tlps;
-        up_busy_ps += t;
-    } else {
-        down_bytes += wire;
-        tlps_down += tlps;
-        down_busy_ps += t;
+double PcieLink::bytes_per_s() const {
+    double bw = path_[0].seg->bytes_per_s;
+    for (const PcieHop& h : path_)
+        bw = std::min(bw, h.seg->bytes_per_s);
+    return bw;
+}
+
+Time PcieLink::send(bool up, Time at, std::uint64_t payload, std::uint64_t tlps,
+                    Time* first_end) {
+    const std::uint64_t wire = payload + tlps * p_.tlp_overhead;
+    const std::size_t n = path_.size();
+    Time prev_start = 0, prev_end = 0, gap = 0; // gap: latency + traversal from the previous link
+    for (std::size_t k = 0; k < n; ++k) {
+        // Up: the device's link first; down: the root complex's first.
+        const PcieHop& h = path_[up ? k : n - 1 - k];
+        PcieSegment& s = *h.seg;
+        const Time ser = transfer_time(wire, s.bytes_per_s);
+        Time earliest = at;
+        if (!up && k == 0) earliest += h.after;
+        if (k > 0) {
+            if (!up) gap += h.after;
+            earliest = std::max(prev_start + gap, prev_end + gap > ser ? prev_end + gap - ser : 0);
+        }
+        const Resource::Grant g = (up ? s.up : s.down).acquire(earliest, ser);
+        if (up) {
+            s.up_bytes += wire;
+            s.tlps_up += tlps;
+            s.up_busy_ps += ser;
+        } else {
+            s.down_bytes += wire;
+            s.tlps_down += tlps;
+            s.down_busy_ps += ser;
+        }
+        if (k == 0 && first_end) *first_end = g.end;
+        prev_start = g.start;
+        prev_end = g.end;
+        gap = s.latency + (up ? h.after : 0);
     }
-    return dir.acquire(at, t);
+    return prev_end + gap;
 }
 
 void PcieLink::dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
@@ -33,40 +69,33 @@ void PcieLink::dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     const Time start = now + delay.value();
     if (tx.is_write()) {
         const std::uint64_t tlps = (len + p_.max_payload - 1) / p_.max_payload;
-        auto g = send(up_, start, len, tlps, true);
-        sc_core::sc_time host = to_sc(g.end + p_.latency - now);
+        Time left = 0;
+        sc_core::sc_time host = to_sc(send(true, start, len, tlps, &left) - now);
         out_dma->b_transport(tx, host);
-        // Posted: the device only waits for its data to leave on the link.
-        delay = to_sc(g.end - now);
+        // Posted: the device only waits for its data to leave on its link.
+        delay = to_sc(left - now);
         return;
     }
     // Non-posted read: requests up, completions (cut at max_payload) down.
     const std::uint64_t reqs = (len + p_.max_read_request - 1) / p_.max_read_request;
-    auto g = send(up_, start, 0, reqs, true);
-    sc_core::sc_time host = to_sc(g.end + p_.latency - now);
+    sc_core::sc_time host = to_sc(send(true, start, 0, reqs) - now);
     out_dma->b_transport(tx, host);
     if (tx.get_response_status() != tlm::TLM_OK_RESPONSE) {
         // An unsupported-request completion still comes back down.
-        auto c = send(down_, now + host.value(), 0, 1, false);
-        delay = to_sc(c.end + p_.latency - now);
+        delay = to_sc(send(false, now + host.value(), 0, 1) - now);
         return;
     }
     const std::uint64_t cpls = (len + p_.max_payload - 1) / p_.max_payload;
-    auto c = send(down_, now + host.value(), len, cpls, false);
-    delay = to_sc(c.end + p_.latency - now);
+    delay = to_sc(send(false, now + host.value(), len, cpls) - now);
 }
 
 void PcieLink::mmio(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     const Time now = sim_now();
     const std::uint64_t len = tx.get_data_length();
     // A write TLP carries its data; a read request is a header only, its data comes back up.
-    auto g = send(down_, now + delay.value(), tx.is_read() ? 0 : len, 1, false);
-    sc_core::sc_time dev = to_sc(g.end + p_.latency - now);
+    sc_core::sc_time dev = to_sc(send(false, now + delay.value(), tx.is_read() ? 0 : len, 1) - now);
     out_mmio->b_transport(tx, dev);
-    if (tx.is_read()) {
-        auto c = send(up_, now + dev.value(), len, 1, true);
-        delay = to_sc(c.end + p_.latency - now);
-    }
+    if (tx.is_read()) delay = to_sc(send(true, now + dev.value(), len, 1) - now);
     // Posted MMIO writes: the CPU's store cost is charged by the kernel function that does it.
 }
 

@@ -1,20 +1,29 @@
-// A PCIe link between a device and the root complex: one Resource per direction whose service time
-// is the bytes on the wire (payload plus per-TLP overhead, TLPs cut at max_payload / max read
-// request) at the link's data rate, plus a one-way latency.
-// - Device memory writes are posted: the device is charged the upstream serialisation only; the
-//   write reaches the host after the link latency and the host's own delay is not waited for.
+// A device's PCIe path to the root complex: the links it crosses (PcieSegment), each with one
+// Resource per direction whose service time is the bytes on the wire (payload plus per-TLP overhead,
+// TLPs cut at max_payload / max read request) at that link's data rate, plus its one-way latency.
+// Devices behind one switch share the segments above it, so their traffic contends there.
+// - Device memory writes are posted: the device is charged the serialisation on its own link only;
+//   the write reaches the host after crossing every link and the host's delay is not waited for.
 // - Device memory reads are non-posted: request TLPs go up, the host answers (IOMMU + DRAM), the
-//   completions come down, each way paying serialisation and latency.
+//   completions come down, each way crossing every link.
 // - Host MMIO writes (doorbells) go down, posted.
+// A transfer crosses the links cut-through: it may start on the next link once its first bytes
+// have arrived (previous start + latency + the switch's traversal), and cannot finish there before
+// it has finished on the previous one (+ latency + traversal).
 // Covers: bandwidth per generation and width with encoding overhead, TLP overhead, latency,
-// contention per direction. Does not cover: flow-control credits, replays, ACK/NAK DLLPs, ordering
-// rules beyond FIFO per direction.
+// contention per direction and per shared link, switch traversal latency. Does not cover:
+// flow-control credits, replays, ACK/NAK DLLPs, ordering rules beyond FIFO per direction,
+// peer-to-peer traffic, contention inside the root complex (its edge to a root port adds latency
+// only).
 #pragma once
 #include "models/common/resource.h"
 #include "models/common/time.h"
 #include "models/pcie/pcie_rate.h"
 
 #include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include <systemc>
 #include <tlm>
@@ -24,12 +33,34 @@
 namespace iosim {
 
 struct PcieLinkParams {
+    // The device's own link, when the PcieLink owns it (a path of one link, as in tests).
     unsigned gen = 4;
     unsigned lanes = 4;
     Time latency = 250 * kNs;
+    // The device's TLP sizes (negotiated per device).
     unsigned max_payload = 256;
     unsigned max_read_request = 512;
     unsigned tlp_overhead = 24;
+};
+
+// One PCIe link, shared by every device whose path crosses it.
+struct PcieSegment {
+    PcieSegment(std::string name_, unsigned gen, unsigned lanes, Time latency_)
+        : name(std::move(name_)), bytes_per_s(pcie_bytes_per_s(gen, lanes)), latency(latency_) {}
+    std::string name;
+    double bytes_per_s;
+    Time latency;
+    Resource up, down;
+    std::uint64_t up_bytes = 0, down_bytes = 0, tlps_up = 0, tlps_down = 0;
+    Time up_busy_ps = 0, down_busy_ps = 0;
+};
+
+// One link of a path, from the device up. `after` is added once a transfer has crossed it going up
+// (before it going down): the traversal of the switch at its upstream end, or the root complex's
+// internal latency.
+struct PcieHop {
+    PcieSegment* seg;
+    Time after = 0;
 };
 
 class PcieLink : public sc_core::sc_module {
@@ -39,21 +70,28 @@ public:
     tlm_utils::simple_target_socket<PcieLink> in_mmio;     // from the CPU
     tlm_utils::simple_initiator_socket<PcieLink> out_mmio; // to the device's registers
 
+    // A path of one link of its own (p.gen, p.lanes, p.latency).
     PcieLink(const sc_core::sc_module_name& name, const PcieLinkParams& p);
+    // A path over shared links, device first (non-empty; the segments outlive the link).
+    PcieLink(const sc_core::sc_module_name& name, const PcieLinkParams& p,
+             std::vector<PcieHop> path);
 
-    double bytes_per_s() const { return bw_; }
-    std::uint64_t up_bytes = 0, down_bytes = 0, tlps_up = 0, tlps_down = 0;
-    Time up_busy_ps = 0, down_busy_ps = 0;
+    // Bytes/s of the narrowest link of the path.
+    double bytes_per_s() const;
+    const std::vector<PcieHop>& path() const { return path_; }
+    PcieSegment& segment(std::size_t i = 0) { return *path_.at(i).seg; }
 
 private:
     void dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
     void mmio(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
-    Resource::Grant send(Resource& dir, Time at, std::uint64_t payload, std::uint64_t tlps,
-                         bool up);
+    // Sends `payload` bytes in `tlps` TLPs from `at` over the whole path; returns when the last
+    // byte arrives at the far end, and in *first_end when it has left the first link.
+    Time send(bool up, Time at, std::uint64_t payload, std::uint64_t tlps,
+              Time* first_end = nullptr);
 
     PcieLinkParams p_;
-    double bw_;
-    Resource up_, down_;
+    std::unique_ptr<PcieSegment> own_;
+    std::vector<PcieHop> path_;
 };
 
 } // namespace iosim

@@ -58,6 +58,12 @@ std::string rid(unsigned id) {
 [[noreturn]] void fail(const std::string& msg) {
     throw TopologyError(msg);
 }
+[[noreturn]] void fail_link(std::size_t link, const std::string& msg) {
+    throw TopologyError(msg, static_cast<int>(link));
+}
+[[noreturn]] void fail_node(const std::string& node, const std::string& msg) {
+    throw TopologyError(msg, -1, node);
+}
 
 // Records the first back edge (a cycle) and the DFS tree parent of each vertex, so that the
 // cycle can be spelled out: with at most one parent per node, the tree path from the back edge's
@@ -118,14 +124,14 @@ PcieTopology PcieTopology::build(const std::vector<TopoNode>& nodes,
     for (std::size_t i = 0; i < n; ++i) {
         const TopoNode& nd = nodes[i];
         if (nd.name.empty()) fail("node " + std::to_string(i) + " has an empty name");
-        if (!t.index_.emplace(nd.name, i).second) fail("duplicate node " + q(nd.name));
+        if (!t.index_.emplace(nd.name, i).second) fail_node(nd.name, "duplicate node " + q(nd.name));
         if (nd.acs && nd.kind != Kind::Switch)
-            fail(q(nd.name) + " is " + a_kind(nd.kind) + ": acs applies to switches only");
+            fail_node(nd.name, q(nd.name) + " is " + a_kind(nd.kind) + ": acs applies to switches only");
         if (nd.kind == Kind::Endpoint && (nd.functions < 1 || nd.functions > 8))
-            fail("endpoint " + q(nd.name) + " has " + std::to_string(nd.functions) +
+            fail_node(nd.name, "endpoint " + q(nd.name) + " has " + std::to_string(nd.functions) +
                  " functions (expected 1..8)");
         if (nd.kind != Kind::Endpoint && nd.functions != 1)
-            fail(q(nd.name) + " is " + a_kind(nd.kind) + ": functions applies to endpoints only");
+            fail_node(nd.name, q(nd.name) + " is " + a_kind(nd.kind) + ": functions applies to endpoints only");
         if (nd.kind == Kind::RootComplex) {
             roots.push_back(q(nd.name));
             t.root_ = i;
@@ -135,7 +141,7 @@ PcieTopology PcieTopology::build(const std::vector<TopoNode>& nodes,
             for (unsigned f = 0; f < count; ++f) {
                 auto [it, fresh] = rids.emplace(nd.bus_dev + f, i);
                 if (!fresh)
-                    fail(q(nodes[it->second].name) + " and " + q(nd.name) +
+                    fail_node(nd.name, q(nodes[it->second].name) + " and " + q(nd.name) +
                          " overlap at routing ID " + rid(nd.bus_dev + f));
             }
         }
@@ -145,49 +151,53 @@ PcieTopology PcieTopology::build(const std::vector<TopoNode>& nodes,
         std::string list;
         for (const auto& r : roots)
             list += (list.empty() ? "" : ", ") + r;
-        fail("more than one root complex: " + list);
+        fail_node(roots.back().substr(1, roots.back().size() - 2),
+                  "more than one root complex: " + list);
     }
 
     // Links: known nodes, gen and width, PCIe's tree rules.
     Graph g(n);
+    auto link_id = [&links](std::size_t li) {
+        return links[li].name.empty() ? std::to_string(li) : q(links[li].name);
+    };
     std::vector<std::size_t> parent_link(n, kNone), child_link(n, kNone);
     for (unsigned li = 0; li < links.size(); ++li) {
         const TopoLink& l = links[li];
         const std::string where =
-            "link " + std::to_string(li) + " (" + q(l.upstream) + " -> " + q(l.downstream) + "): ";
+            "link " + link_id(li) + " (" + q(l.upstream) + " -> " + q(l.downstream) + "): ";
         const auto up_it = t.index_.find(l.upstream);
-        if (up_it == t.index_.end()) fail(where + "unknown node " + q(l.upstream));
+        if (up_it == t.index_.end()) fail_link(li, where + "unknown node " + q(l.upstream));
         const auto down_it = t.index_.find(l.downstream);
-        if (down_it == t.index_.end()) fail(where + "unknown node " + q(l.downstream));
+        if (down_it == t.index_.end()) fail_link(li, where + "unknown node " + q(l.downstream));
         if (l.gen < 1 || l.gen > 6)
-            fail(where + "gen " + std::to_string(l.gen) + " is out of range (1..6)");
+            fail_link(li, where + "gen " + std::to_string(l.gen) + " is out of range (1..6)");
         if (l.lanes == 0 || l.lanes > 16 || (l.lanes & (l.lanes - 1)) != 0)
-            fail(where + std::to_string(l.lanes) + " lanes (expected 1, 2, 4, 8 or 16)");
+            fail_link(li, where + std::to_string(l.lanes) + " lanes (expected 1, 2, 4, 8 or 16)");
         const std::size_t u = up_it->second, v = down_it->second;
         const TopoNode &up = nodes[u], &down = nodes[v];
         if (up.kind == Kind::Endpoint)
-            fail(where + "endpoint " + q(up.name) + " cannot have children");
+            fail_link(li, where + "endpoint " + q(up.name) + " cannot have children");
         if (down.kind == Kind::RootComplex)
-            fail(where + "the root complex " + q(down.name) + " cannot be downstream of a link");
+            fail_link(li, where + "the root complex " + q(down.name) + " cannot be downstream of a link");
         if (up.kind == Kind::RootComplex && down.kind != Kind::RootPort)
-            fail(where + "the root complex connects to root ports only, " + q(down.name) + " is " +
+            fail_link(li, where + "the root complex connects to root ports only, " + q(down.name) + " is " +
                  a_kind(down.kind));
         if (down.kind == Kind::RootPort && up.kind != Kind::RootComplex)
-            fail(where + "root port " + q(down.name) +
+            fail_link(li, where + "root port " + q(down.name) +
                  " must hang from the root complex, not from " + kind_name(up.kind) + " " +
                  q(up.name));
         if (parent_link[v] != kNone)
-            fail(q(down.name) + " is connected twice upstream: to " +
-                 q(links[parent_link[v]].upstream) + " (link " + std::to_string(parent_link[v]) +
-                 ") and " + q(up.name) + " (link " + std::to_string(li) + ")");
+            fail_link(li, q(down.name) + " is connected twice upstream: to " +
+                 q(links[parent_link[v]].upstream) + " (link " + link_id(parent_link[v]) +
+                 ") and " + q(up.name) + " (link " + link_id(li) + ")");
         parent_link[v] = li;
         // A root port is the upstream end of exactly one link; fan-out needs a switch.
         if (up.kind == Kind::RootPort) {
             if (child_link[u] != kNone)
-                fail("root port " + q(up.name) +
+                fail_link(li, "root port " + q(up.name) +
                      " has more than one downstream link: " + q(links[child_link[u]].downstream) +
-                     " (link " + std::to_string(child_link[u]) + ") and " + q(down.name) +
-                     " (link " + std::to_string(li) + ")");
+                     " (link " + link_id(child_link[u]) + ") and " + q(down.name) +
+                     " (link " + link_id(li) + ")");
             child_link[u] = li;
         }
         boost::add_edge(u, v, EdgeProps{li}, g);
@@ -209,7 +219,7 @@ PcieTopology PcieTopology::build(const std::vector<TopoNode>& nodes,
             std::string msg = "cycle: ";
             for (Vertex c : cyc)
                 msg += q(nodes[c].name) + " -> ";
-            fail(msg + q(nodes[to].name));
+            fail_link(g[*back].link, msg + q(nodes[to].name));
         }
     }
 
@@ -220,10 +230,15 @@ PcieTopology PcieTopology::build(const std::vector<TopoNode>& nodes,
                                 boost::visitor(TreeRecorder{{}, &nodes, &uplink, &domain}));
     {
         std::string lost;
+        std::size_t first = kNone;
         for (std::size_t i = 0; i < n; ++i)
-            if (i != t.root_ && !uplink[i]) lost += (lost.empty() ? "" : ", ") + q(nodes[i].name);
+            if (i != t.root_ && !uplink[i]) {
+                lost += (lost.empty() ? "" : ", ") + q(nodes[i].name);
+                if (first == kNone) first = i;
+            }
         if (!lost.empty())
-            fail("not connected to the root complex " + q(nodes[t.root_].name) + ": " + lost);
+            fail_node(nodes[first].name, "not connected to the root complex " +
+                                             q(nodes[t.root_].name) + ": " + lost);
     }
 
     // Paths: the chain of uplinks from each endpoint to the root complex, reversed.

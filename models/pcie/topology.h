@@ -36,12 +36,17 @@ struct TopoLink {
     unsigned gen = 4;         // 1..6
     unsigned lanes = 4;       // 1, 2, 4, 8 or 16
     Time latency = 250 * kNs; // one way, as PcieLinkParams::latency
+    std::string name;         // optional: errors name the link by it instead of its index
 };
 
 // A user mistake in the topology (the config layer adds the key and file position).
 class TopologyError : public std::runtime_error {
 public:
-    using std::runtime_error::runtime_error;
+    // `link` (an index into the links) or `node` (a name): what the error is about, if one is.
+    explicit TopologyError(const std::string& what, int link = -1, std::string node = {})
+        : std::runtime_error(what), link(link), node(std::move(node)) {}
+    int link;
+    std::string node;
 };
 
 struct DevicePath {
@@ -82,8 +87,9 @@ public:
     // Graphviz DOT: shape by kind, edges labelled "GenN xW", one cluster per IOMMU group.
     std::string to_dot() const;
 
+    PcieTopology() = default; // empty until assigned the result of build()
+
 private:
-    PcieTopology() = default;
     std::size_t endpoint_index(const std::string& name) const; // into nodes_; throws
 
     std::vector<TopoNode> nodes_;

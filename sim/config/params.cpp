@@ -196,6 +196,36 @@ std::vector<Param> build() {
         {"platform.nvme.msi_latency", T::Time, "300ns", "0ps", "10us", {},
          "From the device's MSI write to the core's interrupt entry.", "assumption"},
 
+        {"platform.pcie.switch_latency", T::Time, "150ns", "0ps", "10us", {},
+         "Port-to-port (cut-through) traversal of a PCIe switch, each way.",
+         "assumption: switch vendors quote on the order of 100-150 ns"},
+        {"platform.pcie.nodes.*.kind", T::Enum, "endpoint", "", "",
+         {"root_complex", "root_port", "switch", "endpoint"},
+         "What the topology node is. Endpoints named like a device of the platform (nvme0) are "
+         "that device; others only take part in IOMMU groups. Without any nodes and links, each "
+         "device sits alone on a root port.",
+         "the PCIe hierarchy"},
+        {"platform.pcie.nodes.*.acs", T::Bool, "false", "", "", {},
+         "Switches: Access Control Services on the downstream ports, so that the devices below "
+         "can be isolated (separate IOMMU groups).",
+         "assumption: consumer switches often lack ACS"},
+        {"platform.pcie.nodes.*.functions", T::Int, "1", "1", "8", {},
+         "Endpoints: PCI functions of the device; they share one IOMMU group.",
+         "a single-function device"},
+        {"platform.pcie.links.*.upstream", T::Str, "", "", "", {},
+         "Node at the upstream end of the link (the root complex, a root port or a switch).",
+         "required"},
+        {"platform.pcie.links.*.downstream", T::Str, "", "", "", {},
+         "Node at the downstream end of the link.", "required"},
+        {"platform.pcie.links.*.gen", T::Int, "4", "1", "6", {},
+         "PCIe generation of the link.", "PCIe 4.0, current platforms"},
+        {"platform.pcie.links.*.lanes", T::Int, "4", "1", "16", {"1", "2", "4", "8", "16"},
+         "Lanes of the link.", "assumption"},
+        {"platform.pcie.links.*.latency", T::Time, "250ns", "0ps", "10us", {},
+         "One-way latency of the link. A link from the root complex to a root port stands for "
+         "the root complex's internal path: it adds this latency but is not a contended link.",
+         "assumption, as platform.nvme.link.latency"},
+
         {"kernel.iova.magazine_size", T::Int, "127", "1", "4096", {},
          "IOVAs per rcache magazine.", "IOVA_MAG_SIZE (drivers/iommu/iova.c)"},
         {"kernel.iova.depot_max", T::Int, "32", "0", "4096", {},

@@ -1,6 +1,8 @@
 // PcieLink through its sockets: bandwidth per generation and width, posted writes, non-posted
-// reads, contention per direction, MMIO, error completions.
+// reads, contention per direction, MMIO, error completions; paths over shared links behind a switch;
+// the MMIO router's BAR windows.
 #include "models/common/stubs.h"
+#include "models/pcie/mmio_router.h"
 #include "models/pcie/pcie_link.h"
 #include "tests/harness/sc_test.h"
 
@@ -92,10 +94,10 @@ TEST_F(PcieTest, PostedWriteChargesTheDeviceOnlySerialisation) {
     EXPECT_EQ(host->accesses[0].at, ser + kLat);
     EXPECT_EQ(small.delay, wire(100, 1));
     EXPECT_EQ(host->accesses[1].at, 100 * kUs + wire(100, 1) + kLat);
-    EXPECT_EQ(link->tlps_up, 17u);
-    EXPECT_EQ(link->up_bytes, 4480u + 124u);
-    EXPECT_EQ(link->up_busy_ps, ser + wire(100, 1));
-    EXPECT_EQ(link->down_bytes, 0u);
+    EXPECT_EQ(link->segment().tlps_up, 17u);
+    EXPECT_EQ(link->segment().up_bytes, 4480u + 124u);
+    EXPECT_EQ(link->segment().up_busy_ps, ser + wire(100, 1));
+    EXPECT_EQ(link->segment().down_bytes, 0u);
 }
 
 TEST_F(PcieTest, NonPostedReadPaysRequestsUpHostAndCompletionsDown) {
@@ -111,10 +113,10 @@ TEST_F(PcieTest, NonPostedReadPaysRequestsUpHostAndCompletionsDown) {
     EXPECT_EQ(r.delay, 10 * kNs + req + kLat + kHost + cpl + kLat);
     ASSERT_EQ(host->accesses.size(), 1u);
     EXPECT_EQ(host->accesses[0].at, 3 * kUs + 10 * kNs + req + kLat);
-    EXPECT_EQ(link->tlps_up, 8u);
-    EXPECT_EQ(link->up_bytes, 8u * 24u);
-    EXPECT_EQ(link->tlps_down, 16u);
-    EXPECT_EQ(link->down_bytes, 4096u + 16u * 24u);
+    EXPECT_EQ(link->segment().tlps_up, 8u);
+    EXPECT_EQ(link->segment().up_bytes, 8u * 24u);
+    EXPECT_EQ(link->segment().tlps_down, 16u);
+    EXPECT_EQ(link->segment().down_bytes, 4096u + 16u * 24u);
 }
 
 TEST_F(PcieTest, WritesAtTheSameTimeSerialiseUpwardsWhileMmioDownIsUnaffected) {
@@ -165,8 +167,8 @@ TEST_F(PcieTest, MmioReadRequestCarriesNoDataAndTheCompletionComesUp) {
     EXPECT_EQ(r.delay, wire(0, 1) + kLat + kDev + wire(4, 1) + kLat);
     ASSERT_EQ(regs->accesses.size(), 1u);
     EXPECT_EQ(regs->accesses[0].at, wire(0, 1) + kLat);
-    EXPECT_EQ(link->down_bytes, 24u);
-    EXPECT_EQ(link->up_bytes, 28u);
+    EXPECT_EQ(link->segment().down_bytes, 24u);
+    EXPECT_EQ(link->segment().up_bytes, 28u);
 }
 
 TEST_F(PcieTest, ErrorFromTheHostPropagatesToTheDevice) {
@@ -187,4 +189,125 @@ TEST_F(PcieTest, ErrorFromTheHostPropagatesToTheDevice) {
     EXPECT_EQ(w.delay, wire(4096, 16));
     EXPECT_EQ(ok.status, tlm::TLM_OK_RESPONSE);
     EXPECT_EQ(ok.delay, wire(0, 1) + kLat + kHost + wire(64, 1) + kLat);
+}
+
+namespace {
+
+// Two devices behind one switch: each has its own Gen2 x4 link to the switch, and both share the
+// switch's Gen2 x4 link to the root port.
+class PcieSwitchTest : public ScTest {
+protected:
+    static constexpr Time kPerByte = 500;
+    static constexpr Time kLat = 250 * kNs;
+    static constexpr Time kSw = 150 * kNs;
+    static constexpr Time kHost = 1 * kUs;
+
+    void build() {
+        PcieLinkParams p; // TLP sizes as in PcieTest
+        a_link = std::make_unique<PcieSegment>("a", 2, 4, kLat);
+        b_link = std::make_unique<PcieSegment>("b", 2, 4, kLat);
+        shared = std::make_unique<PcieSegment>("up", 2, 4, kLat);
+        a = std::make_unique<PcieLink>("pa", p, std::vector<PcieHop>{{a_link.get(), kSw}, {shared.get(), 0}});
+        b = std::make_unique<PcieLink>("pb", p, std::vector<PcieHop>{{b_link.get(), kSw}, {shared.get(), 0}});
+        da = std::make_unique<StubInitiator>("da");
+        db = std::make_unique<StubInitiator>("db");
+        ca = std::make_unique<StubInitiator>("ca");
+        cb = std::make_unique<StubInitiator>("cb");
+        host = std::make_unique<StubTarget>("host", kHost);
+        host_b = std::make_unique<StubTarget>("host_b", kHost); // a simple target binds once
+        ra = std::make_unique<StubTarget>("ra", 0);
+        rb = std::make_unique<StubTarget>("rb", 0);
+        da->out.bind(a->in_dma);
+        db->out.bind(b->in_dma);
+        a->out_dma.bind(host->in);
+        b->out_dma.bind(host_b->in);
+        ca->out.bind(a->in_mmio);
+        cb->out.bind(b->in_mmio);
+        a->out_mmio.bind(ra->in);
+        b->out_mmio.bind(rb->in);
+    }
+    static Time wire(std::uint64_t payload, std::uint64_t tlps) {
+        return (payload + 24 * tlps) * kPerByte;
+    }
+    std::unique_ptr<PcieSegment> a_link, b_link, shared;
+    std::unique_ptr<PcieLink> a, b;
+    std::unique_ptr<StubInitiator> da, db, ca, cb;
+    std::unique_ptr<StubTarget> host, host_b, ra, rb;
+};
+
+} // namespace
+
+TEST_F(PcieSwitchTest, WritesOfTwoDevicesSerialiseOnTheSharedLinkOnly) {
+    build();
+    StubInitiator::Result wa{}, wb{};
+    run([&] {
+        wa = da->write(0x1000, nullptr, 4096);
+        wb = db->write(0x2000, nullptr, 4096);
+    });
+    const Time w = wire(4096, 16);
+    // Each device waits only for its own link; the shared link carries them one after the other,
+    // each starting there once its first bytes crossed the device link and the switch.
+    EXPECT_EQ(wa.delay, w);
+    EXPECT_EQ(wb.delay, w);
+    ASSERT_EQ(host->accesses.size(), 1u);
+    ASSERT_EQ(host_b->accesses.size(), 1u);
+    EXPECT_EQ(host->accesses[0].at, kLat + kSw + w + kLat);
+    EXPECT_EQ(host_b->accesses[0].at, kLat + kSw + 2 * w + kLat);
+    EXPECT_EQ(shared->up_bytes, 2 * (4096u + 16u * 24u));
+    EXPECT_EQ(a_link->up_bytes, 4096u + 16u * 24u);
+    EXPECT_EQ(shared->up_busy_ps, 2 * w);
+    EXPECT_DOUBLE_EQ(a->bytes_per_s(), 2e9);
+}
+
+TEST_F(PcieSwitchTest, ReadCrossesBothLinksEachWayAndTheSwitchTwice) {
+    build();
+    StubInitiator::Result r{};
+    run([&] { r = da->read(0x4000, nullptr, 256); });
+    const Time req = wire(0, 1), cpl = wire(256, 1);
+    // Up, cut-through over links of one rate: the request starts on the shared link once it is
+    // through the first link's latency and the switch, and takes its serialisation there.
+    const Time up = kLat + kSw + req + kLat;
+    const Time down = kSw + kLat + cpl + kLat; // completions: root side first, then the switch
+    EXPECT_EQ(r.delay, up + kHost + down);
+    EXPECT_EQ(shared->tlps_down, 1u);
+    EXPECT_EQ(b_link->tlps_down, 0u);
+}
+
+TEST_F(PcieSwitchTest, MmioGoesDownThePathToTheDeviceItAddresses) {
+    build();
+    std::uint32_t v = 7;
+    run([&] { cb->write(0x10, &v, 4); });
+    ASSERT_EQ(rb->accesses.size(), 1u);
+    EXPECT_TRUE(ra->accesses.empty());
+    EXPECT_EQ(rb->accesses[0].at, kLat + kSw + wire(4, 1) + kLat);
+    EXPECT_EQ(shared->down_bytes, 28u);
+    EXPECT_EQ(b_link->down_bytes, 28u);
+}
+
+TEST_F(ScTest, MmioRouterSendsEachBarWindowToItsDeviceWithTheOffset) {
+    MmioRouter router("router");
+    StubInitiator cpu("cpu");
+    StubTarget d0("d0", 0), d1("d1", 0);
+    cpu.out.bind(router.in);
+    router.out.bind(d0.in);
+    router.out.bind(d1.in);
+    router.add_window(0xf0000000, 0x4000);
+    router.add_window(0xf1000000, 0x1000);
+    std::uint32_t v = 3;
+    StubInitiator::Result r0{}, r1{}, miss{}, straddle{};
+    run([&] {
+        r0 = cpu.write(0xf0001008, &v, 4);
+        r1 = cpu.write(0xf1000ffc, &v, 4);
+        miss = cpu.write(0xf0004000, &v, 4);
+        straddle = cpu.write(0xf1000ffe, &v, 4); // crosses the end of the window
+    });
+    EXPECT_EQ(r0.status, tlm::TLM_OK_RESPONSE);
+    EXPECT_EQ(r1.status, tlm::TLM_OK_RESPONSE);
+    ASSERT_EQ(d0.accesses.size(), 1u);
+    ASSERT_EQ(d1.accesses.size(), 1u);
+    EXPECT_EQ(d0.accesses[0].addr, 0x1008u);
+    EXPECT_EQ(d1.accesses[0].addr, 0xffcu);
+    EXPECT_EQ(miss.status, tlm::TLM_ADDRESS_ERROR_RESPONSE);
+    EXPECT_EQ(straddle.status, tlm::TLM_ADDRESS_ERROR_RESPONSE);
+    EXPECT_EQ(router.decode_errors, 2u);
 }

@@ -5,6 +5,7 @@
 #include "tests/sim/sim_process.h"
 
 #include <algorithm>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -21,6 +22,31 @@ constexpr const char* kGood = R"(sim:
 platform:
   cpu:
     cores: 2
+workloads:
+  r:
+    rw: randread
+    iodepth: 2
+)";
+
+// nvme0 and a second endpoint behind a switch without ACS (one IOMMU group).
+constexpr const char* kTopo = R"(sim:
+  duration: 100us
+  warmup: 0ps
+platform:
+  cpu:
+    cores: 2
+  pcie:
+    nodes:
+      rc: {kind: root_complex}
+      rp0: {kind: root_port}
+      sw0: {kind: switch}
+      nvme0: {kind: endpoint}
+      nic1: {kind: endpoint}
+    links:
+      a: {upstream: rc, downstream: rp0, lanes: 16}
+      b: {upstream: rp0, downstream: sw0}
+      c: {upstream: sw0, downstream: nvme0}
+      d: {upstream: sw0, downstream: nic1}
 workloads:
   r:
     rw: randread
@@ -206,6 +232,58 @@ const std::vector<BadInput>& cases() {
          "sim: --set 'workloads.r.iodepth=2000': error: workloads.r.iodepth: core 0 would keep "
          "2000 requests in flight on its NVMe queue of 1024 entries (platform.nvme.queue_depth); "
          "lower iodepth or spread the jobs\n"},
+        // ---- the PCIe topology: the key of the link or node at fault
+        {"TopologyConnectedTwice",
+         kTopo,
+         {"bad.yaml", "--set", "platform.pcie.links.e.upstream=sw0", "--set",
+          "platform.pcie.links.e.downstream=nvme0"},
+         "sim: --set 'platform.pcie.links.e.downstream=nvme0': error: "
+         "platform.pcie.links.e.downstream: PCIe topology: 'nvme0' is connected twice upstream: "
+         "to 'sw0' (link 'c') and 'sw0' (link 'e')\n"},
+        {"TopologyUnconnected",
+         kTopo,
+         {"bad.yaml", "--set", "platform.pcie.nodes.nic2.kind=endpoint"},
+         "sim: --set 'platform.pcie.nodes.nic2.kind=endpoint': error: "
+         "platform.pcie.nodes.nic2.kind: PCIe topology: not connected to the root complex 'rc': "
+         "'nic2'\n"},
+        {"TopologyCycle",
+         kTopo,
+         {"bad.yaml", "--set", "platform.pcie.nodes.s1.kind=switch", "--set",
+          "platform.pcie.nodes.s2.kind=switch", "--set", "platform.pcie.links.x.upstream=s1",
+          "--set", "platform.pcie.links.x.downstream=s2", "--set",
+          "platform.pcie.links.y.upstream=s2", "--set", "platform.pcie.links.y.downstream=s1"},
+         "sim: --set 'platform.pcie.links.y.downstream=s1': error: "
+         "platform.pcie.links.y.downstream: PCIe topology: cycle: 's1' -> 's2' -> 's1'\n"},
+        {"TopologyUnknownNode",
+         std::string(kTopo).replace(std::string(kTopo).find("downstream: nic1"), 16,
+                                    "downstream: nic9"),
+         {"bad.yaml"},
+         "sim: bad.yaml:18:38: error: platform.pcie.links.d.downstream: PCIe topology: link 'd' "
+         "('sw0' -> 'nic9'): unknown node 'nic9'\n"},
+        {"TopologyWithoutTheDevice",
+         std::string(kTopo).replace(std::string(kTopo).find("nvme0"), 5, "nvme1")
+             .replace(std::string(kTopo).find("downstream: nvme0") - 0, 17, "downstream: nvme1"),
+         {"bad.yaml"},
+         "sim: bad.yaml:9:18: error: platform.pcie.nodes.rc.kind: the platform's device 'nvme0' "
+         "is not an endpoint of the topology; add it under platform.pcie.nodes (kind: endpoint) "
+         "with a link to it\n"},
+        {"TopologyAndDeviceLinkKey",
+         kTopo,
+         {"bad.yaml", "--set", "platform.nvme.link.gen=3"},
+         "sim: --set 'platform.nvme.link.gen=3': error: platform.nvme.link.gen: the topology "
+         "(platform.pcie) gives the links; set gen on the link to nvme0 under platform.pcie.links "
+         "instead\n"},
+        {"TopologyAcsOnAnEndpoint",
+         kTopo,
+         {"bad.yaml", "--set", "platform.pcie.nodes.nvme0.acs=true"},
+         "sim: --set 'platform.pcie.nodes.nvme0.acs=true': error: platform.pcie.nodes.nvme0.acs: "
+         "applies to switches only ('nvme0' is of kind endpoint)\n"},
+        {"TopologyLinkWithoutUpstream",
+         kTopo,
+         {"bad.yaml", "--set", "platform.pcie.links.f.downstream=nic1"},
+         "sim: --set 'platform.pcie.links.f.downstream=nic1': error: "
+         "platform.pcie.links.f.downstream: link 'f' has no upstream node (set "
+         "platform.pcie.links.f.upstream to one of platform.pcie.nodes)\n"},
         {"NoWorkload",
          "sim:\n  duration: 1ms\n",
          {"bad.yaml"},
@@ -329,8 +407,36 @@ TEST(Cli, Help) {
     EXPECT_EQ(r.status, 0) << describe(r);
     EXPECT_EQ(r.err, "");
     for (const char* opt : {"--set", "--seed", "--duration", "--validate", "--print-config",
-                            "--list-params", "--format", "--output", "--quiet", "--jobs"})
+                            "--list-params", "--format", "--output", "--quiet", "--jobs", "--topology"})
         EXPECT_NE(r.out.find(opt), std::string::npos) << opt << " missing from --help:\n" << r.out;
+}
+
+// --topology: the graph in DOT with the IOMMU groups as clusters, nothing run.
+TEST(Cli, TopologyWritesDotWithGroups) {
+    TempDir tmp;
+    tmp.write("t.yaml", kTopo);
+    const SimRun r = run_sim({"t.yaml", "--topology", "-"}, tmp.path().string());
+    EXPECT_EQ(r.status, 0) << describe(r);
+    EXPECT_NE(r.out.find("subgraph cluster_group0 {\n        label=\"IOMMU group 0\";\n        "
+                         "\"nvme0\" [shape=ellipse, label=\"nvme0\"];\n        \"nic1\""),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("\"sw0\" -> \"nvme0\" [label=\"Gen4 x4\"];"), std::string::npos);
+    // With ACS on the switch, each endpoint is a group of its own; to a file this time.
+    const SimRun acs = run_sim({"t.yaml", "--set", "platform.pcie.nodes.sw0.acs=true",
+                                "--topology", tmp / "t.dot"},
+                               tmp.path().string());
+    EXPECT_EQ(acs.status, 0) << describe(acs);
+    std::ifstream f(tmp / "t.dot");
+    std::stringstream dot;
+    dot << f.rdbuf();
+    EXPECT_NE(dot.str().find("label=\"IOMMU group 1\";\n        \"nic1\""), std::string::npos)
+        << dot.str();
+    EXPECT_FALSE(fs::exists(tmp.path() / "stats.json"));
+    const SimRun bad = run_sim({"t.yaml", "--topology", "/nonexistent/t.dot"}, tmp.path().string());
+    EXPECT_EQ(bad.status, 2);
+    EXPECT_EQ(bad.err, "sim: error: --topology /nonexistent/t.dot: cannot write: No such file or "
+                       "directory\n");
 }
 
 } // namespace

@@ -227,7 +227,7 @@ compare:
     EXPECT_NE(dump.find("      cmd_latency: 2us\n"), std::string::npos);
     EXPECT_NE(dump.find("    bandwidth: 12.8GB/s\n"), std::string::npos);
     EXPECT_NE(dump.find("    alloc_iova: 700\n"), std::string::npos);
-    EXPECT_NE(dump.find("  seqwrite:\n    device: nvme0\n    rw: write\n    bs: 1MiB\n"),
+    EXPECT_NE(dump.find("  seqwrite:\n    type: fio\n    device: nvme0\n    rw: write\n    bs: 1MiB\n"),
               std::string::npos);
     EXPECT_EQ(dump.find("compare"), std::string::npos); // a variant's config has no compare
     EXPECT_EQ(dump.rfind("sim:\n", 0), 0u);             // schema order
@@ -353,7 +353,7 @@ const Bad kBadFiles[] = {
      "2:8: error: platform.cpu: expected a section with keys cores, frequency; got '8'"},
     {"list_for_jobs", "workloads:\n  - rw: randread\n",
      "2:3: error: workloads: expected a mapping from names to settings, like 'workloads: {name1: "
-     "{device: ...}}', got a list"},
+     "{type: ...}}', got a list"},
     {"bad_job_name", "workloads:\n  my job: {}\n",
      "2:3: error: workloads.my job: invalid name 'my job'; use letters, digits, '_' and '-'"},
     {"top_not_map", "- sim\n",

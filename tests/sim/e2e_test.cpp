@@ -472,3 +472,51 @@ TEST(Outputs, WrittenConfigLoadsAgainAndPrintsTheSame) {
 
 } // namespace
 } // namespace simtest
+
+// ------------------------------------------------------------------ PCIe topology
+namespace simtest {
+namespace {
+
+// The SSD behind a switch with a Gen4 x1 uplink: the uplink caps large reads and carries exactly
+// the SSD link's traffic; the other endpoint's link sees nothing; both are one IOMMU group.
+TEST(Topology, NarrowUplinkCapsThroughputAndCarriesTheSsdTraffic) {
+    TempDir tmp;
+    const json s = run_stats(tmp.fresh("x1"), {config("topo_switch.yaml"), "--duration", "10ms"});
+    const double x1_wire = 16e9 / 8 * 128 / 130; // Gen4 x1 bytes/s per direction
+    const double payload = 256.0 / (256 + 24);   // 256-byte TLPs with 24 bytes of overhead
+    const double bw = num(s, "workloads.seqread.bytes_per_s");
+    EXPECT_LE(bw, x1_wire);
+    EXPECT_GE(bw, 0.95 * x1_wire * payload);
+    EXPECT_GE(num(s, "pcie.uplink.up_utilization"), 0.95);
+    EXPECT_EQ(count(s, "pcie.uplink.up_bytes"), count(s, "pcie.ssd.up_bytes"));
+    EXPECT_EQ(count(s, "pcie.uplink.down_bytes"), count(s, "pcie.ssd.down_bytes"));
+    EXPECT_EQ(count(s, "pcie.nic.up_bytes") + count(s, "pcie.nic.down_bytes"), 0u);
+    EXPECT_EQ(count(s, "pcie.iommu_group.nvme0"), count(s, "pcie.iommu_group.nic1"));
+    // A Gen4 x4 uplink is no longer the bottleneck.
+    const json x4 = run_stats(tmp.fresh("x4"), {config("topo_switch.yaml"), "--duration", "10ms",
+                                                "--set", "platform.pcie.links.uplink.lanes=4"});
+    EXPECT_GE(num(x4, "workloads.seqread.bytes_per_s"), 3.5 * bw);
+}
+
+// One 4 KiB read at a time crosses the switch four times on its critical path: the doorbell
+// (down), the SQE fetch (request up, completion down) and the MSI (up, behind the posted CQE). The
+// data and CQE writes are posted and overlap with nothing the I/O waits for.
+TEST(Topology, EverySwitchCrossingOnTheCriticalPathAddsTheSwitchLatency) {
+    TempDir tmp;
+    std::vector<std::string> qd1 = {config("topo_switch.yaml"), "--set",
+                                    "workloads.seqread.bs=4KiB", "--set",
+                                    "workloads.seqread.iodepth=1", "--set",
+                                    "workloads.seqread.jobs=1"};
+    auto with_sw = [&](const std::string& lat) {
+        auto a = qd1;
+        a.insert(a.end(), {"--set", "platform.pcie.switch_latency=" + lat});
+        return run_stats(tmp.fresh(lat), a);
+    };
+    const json fast = with_sw("0ns"), slow = with_sw("1us");
+    EXPECT_EQ(num(slow, "workloads.seqread.latency_ns.p50") -
+                  num(fast, "workloads.seqread.latency_ns.p50"),
+              4000.0);
+}
+
+} // namespace
+} // namespace simtest
