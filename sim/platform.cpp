@@ -3,6 +3,7 @@
 #include "models/common/event_queue.h"
 #include "models/memory/page_allocator.h"
 #include "models/pcie/pcie_link.h"
+#include "sim/config/units.h"
 
 #include <algorithm>
 #include <cmath>
@@ -19,6 +20,23 @@ std::string key_of(Fn f) {
 // The key to name in an error about two keys: the one the user set, the first if both or neither.
 std::string blame(const cfg::Config& c, const std::string& a, const std::string& b) {
     return !c.is_set(a) && c.is_set(b) ? b : a;
+}
+
+// True if `key` was given a value other than its schema default. A job-kind check uses it so
+// that a resolved config (--print-config writes every key, defaults included) loads again.
+bool set_to_non_default(const cfg::Config& c, const std::string& key) {
+    if (!c.is_set(key)) return false;
+    const cfg::Param* p = cfg::find_param(key);
+    if (!p) return true;
+    switch (p->type) {
+    case cfg::Type::Int: return c.integer(key) != std::stoll(p->def);
+    case cfg::Type::Bool: return c.flag(key) != (p->def == "true");
+    case cfg::Type::Size: return c.bytes(key) != cfg::parse_size(p->def);
+    case cfg::Type::Bandwidth: return c.bytes_per_s(key) != cfg::parse_bandwidth(p->def);
+    case cfg::Type::Enum:
+    case cfg::Type::Str: return c.str(key) != p->def;
+    default: return true;
+    }
 }
 
 } // namespace
@@ -248,7 +266,7 @@ Platform::Platform(const cfg::Config& c) {
         static const std::vector<const char*> kIperfKeys = {"direction", "packet_size", "rate",
                                                             "sndbuf"};
         for (const char* f : iperf ? kFioKeys : kIperfKeys)
-            if (c.is_set(k + f))
+            if (set_to_non_default(c, k + f))
                 c.fail(k + f, std::string("applies to ") + (iperf ? "fio" : "iperf") +
                                   " jobs only (" + k + "type is " + (iperf ? "iperf" : "fio") +
                                   ")");
