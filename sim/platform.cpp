@@ -29,13 +29,19 @@ bool set_to_non_default(const cfg::Config& c, const std::string& key) {
     const cfg::Param* p = cfg::find_param(key);
     if (!p) return true;
     switch (p->type) {
-    case cfg::Type::Int: return c.integer(key) != std::stoll(p->def);
-    case cfg::Type::Bool: return c.flag(key) != (p->def == "true");
-    case cfg::Type::Size: return c.bytes(key) != cfg::parse_size(p->def);
-    case cfg::Type::Bandwidth: return c.bytes_per_s(key) != cfg::parse_bandwidth(p->def);
+    case cfg::Type::Int:
+        return c.integer(key) != std::stoll(p->def);
+    case cfg::Type::Bool:
+        return c.flag(key) != (p->def == "true");
+    case cfg::Type::Size:
+        return c.bytes(key) != cfg::parse_size(p->def);
+    case cfg::Type::Bandwidth:
+        return c.bytes_per_s(key) != cfg::parse_bandwidth(p->def);
     case cfg::Type::Enum:
-    case cfg::Type::Str: return c.str(key) != p->def;
-    default: return true;
+    case cfg::Type::Str:
+        return c.str(key) != p->def;
+    default:
+        return true;
     }
 }
 
@@ -157,8 +163,10 @@ Platform::Platform(const cfg::Config& c) {
     const bool wifi = c.flag("platform.wifi.present");
     if (wifi) {
         Mt7921Params wp;
-        wp.phy.standard = c.str("platform.wifi.phy.standard") == "vht" ? Standard::Vht : Standard::He;
-        wp.phy.width_mhz = static_cast<unsigned>(std::lround(c.hz("platform.wifi.phy.width") / 1e6));
+        wp.phy.standard =
+            c.str("platform.wifi.phy.standard") == "vht" ? Standard::Vht : Standard::He;
+        wp.phy.width_mhz =
+            static_cast<unsigned>(std::lround(c.hz("platform.wifi.phy.width") / 1e6));
         wp.phy.nss = static_cast<unsigned>(c.integer("platform.wifi.phy.nss"));
         wp.phy.mcs = static_cast<unsigned>(c.integer("platform.wifi.phy.mcs"));
         const std::string gi = c.str("platform.wifi.phy.gi");
@@ -190,10 +198,10 @@ Platform::Platform(const cfg::Config& c) {
         wl.tlp_overhead = static_cast<unsigned>(c.bytes("platform.wifi.link.tlp_overhead"));
         wifi_bar = attach_pcie(wifi_link_, "wifi0", wl);
         if (c.integer("platform.wifi.irq_cpu") >= c.integer("platform.cpu.cores"))
-            c.fail("platform.wifi.irq_cpu",
-                   std::to_string(c.integer("platform.wifi.irq_cpu")) +
-                       " is not a core (platform.cpu.cores is " +
-                       std::to_string(c.integer("platform.cpu.cores")) + ")");
+            c.fail("platform.wifi.irq_cpu", std::to_string(c.integer("platform.wifi.irq_cpu")) +
+                                                " is not a core (platform.cpu.cores is " +
+                                                std::to_string(c.integer("platform.cpu.cores")) +
+                                                ")");
         if (c.bytes("platform.wifi.rx_buf_size") & (c.bytes("platform.wifi.rx_buf_size") - 1))
             c.fail("platform.wifi.rx_buf_size",
                    "must be a power of two (page_pool cuts a 4 KiB page into equal fragments)");
@@ -249,8 +257,7 @@ Platform::Platform(const cfg::Config& c) {
         mp76.msi_vector = cpu_->alloc_msi_vectors(1);
         mp76.bar_base = wifi_bar;
         wifi_dev_ = &dma_->add_device("wifi0", wifi_->params().requester_id);
-        wifi_drv_ =
-            std::make_unique<Mt76Driver>(*cpu_, *dma_, *wifi_dev_, *wifi_, *pages_, mp76);
+        wifi_drv_ = std::make_unique<Mt76Driver>(*cpu_, *dma_, *wifi_dev_, *wifi_, *pages_, mp76);
     }
 
     // ---------------------------------------------------------------- workloads
@@ -275,9 +282,9 @@ Platform::Platform(const cfg::Config& c) {
                    "an iperf job needs a network device: set " + k +
                        "device: wifi0 (nvme0 is a block device)");
         if (!iperf && device != "nvme0")
-            c.fail(blame(c, k + "device", k + "type"),
-                   "a fio job needs a block device: " + device + " is a network device (use " + k +
-                       "type: iperf, or device: nvme0)");
+            c.fail(blame(c, k + "device", k + "type"), "a fio job needs a block device: " + device +
+                                                           " is a network device (use " + k +
+                                                           "type: iperf, or device: nvme0)");
         if (device == "wifi0" && !wifi)
             c.fail(k + "device", "wifi0 is not fitted: set platform.wifi.present: true");
         if (iperf) {
@@ -558,12 +565,10 @@ void Platform::register_stats() {
         s.counter("kernel.mt76.napi_polls", &m->napi_polls);
         s.counter("kernel.mt76.napi_budget_hits", &m->napi_budget_hits);
         // page_pool keeps its own totals: report what happened after the warm-up
-        s.value("kernel.mt76.page_pool.maps", [m, this] {
-            return static_cast<double>(m->page_pool().maps() - pool_maps0_);
-        });
-        s.value("kernel.mt76.page_pool.unmaps", [m, this] {
-            return static_cast<double>(m->page_pool().unmaps() - pool_unmaps0_);
-        });
+        s.value("kernel.mt76.page_pool.maps",
+                [m, this] { return static_cast<double>(m->page_pool().maps() - pool_maps0_); });
+        s.value("kernel.mt76.page_pool.unmaps",
+                [m, this] { return static_cast<double>(m->page_pool().unmaps() - pool_unmaps0_); });
         s.value("kernel.mt76.page_pool.recycled", [m, this] {
             return static_cast<double>(m->page_pool().recycled() - pool_recycled0_);
         });

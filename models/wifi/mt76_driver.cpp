@@ -193,9 +193,7 @@ void Mt76Driver::poll(ExecCtx& ctx) {
                     if (s->done) s->done(s->owner, ctx, *s);
             } else {
                 ++rx_frames;
-                {
-                    KCall q(ctx, Fn::mt7921_queue_rx_skb);
-                }
+                { KCall q(ctx, Fn::mt7921_queue_rx_skb); }
                 {
                     // mt76_rx_poll_complete -> ieee80211_rx_napi -> ... -> udp_queue_rcv_skb
                     KCall m(ctx, Fn::ieee80211_rx_napi);
@@ -224,9 +222,8 @@ void Mt76Driver::poll(ExecCtx& ctx) {
         // Budget used up: the poll stays scheduled and runs again (net_rx_action's next round,
         // as a new item so that other work and the quantum can interleave).
         ++napi_budget_hits;
-        cpu_.post<&Mt76Driver::napi_poll>(p_.irq_core, ctx.now(),
-                                          p_.threaded_napi ? Cpu::Prio::Thread : Cpu::Prio::Irq,
-                                          this);
+        cpu_.post<&Mt76Driver::napi_poll>(
+            p_.irq_core, ctx.now(), p_.threaded_napi ? Cpu::Prio::Thread : Cpu::Prio::Irq, this);
     }
 }
 

@@ -41,8 +41,8 @@ std::uint32_t Mt7921::add_rx_flow(std::uint32_t ip_bytes, double bits_per_s, Tim
     air_.subframe_bytes(ip_bytes); // throws for a packet larger than an MPDU
     RxFlow f;
     f.ip_bytes = ip_bytes;
-    f.interval = bits_per_s > 0 ? static_cast<Time>(std::llround(8.0 * ip_bytes / bits_per_s * kSec))
-                                : 0;
+    f.interval =
+        bits_per_s > 0 ? static_cast<Time>(std::llround(8.0 * ip_bytes / bits_per_s * kSec)) : 0;
     if (bits_per_s > 0 && f.interval == 0) f.interval = 1;
     f.next = start;
     const auto id = static_cast<std::uint32_t>(rx_flows_.size());
@@ -231,8 +231,12 @@ void Mt7921::air_done(std::uint64_t dir) {
                 continue;
             }
             ++rx_pending_frames_;
-            rx_pending_.push_back({false, kMt7921RxdBytes + kEthHeaderBytes + p.ip_bytes, p.id,
-                                   p.ip_bytes, ppdu_end, {}});
+            rx_pending_.push_back({false,
+                                   kMt7921RxdBytes + kEthHeaderBytes + p.ip_bytes,
+                                   p.id,
+                                   p.ip_bytes,
+                                   ppdu_end,
+                                   {}});
             write_rx(); // frame by frame: posted buffers take them before the FIFO fills
         }
     }
@@ -243,7 +247,8 @@ void Mt7921::air_done(std::uint64_t dir) {
 
 void Mt7921::emit_tx_free(std::uint64_t) {
     std::vector<std::uint16_t>& ids = tx_free_staging_.front();
-    const auto len = static_cast<std::uint32_t>(kTxFreeHeaderBytes + kTxFreeEntryBytes * ids.size());
+    const auto len =
+        static_cast<std::uint32_t>(kTxFreeHeaderBytes + kTxFreeEntryBytes * ids.size());
     rx_pending_.push_back({true, len, 0, 0, 0, std::move(ids)});
     tx_free_staging_.pop_front();
     write_rx();

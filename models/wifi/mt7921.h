@@ -15,7 +15,8 @@
 // written into the next posted RX buffer with its descriptor write-back. Without a free RX buffer,
 // frames wait in an on-chip FIFO of `rx_fifo` packets and are dropped beyond it.
 // Interrupts: MT_WFDMA0_HOST_INT_STA bit RX_DONE is set per written RX buffer; an MSI is sent when
-// STA & ENA goes from 0 to non-0 (the driver masks ENA in its handler and clears STA by writing 1s).
+// STA & ENA goes from 0 to non-0 (the driver masks ENA in its handler and clears STA by writing
+// 1s).
 //
 // Not modelled: MCU rings and firmware commands, the TX done interrupt and TX NAPI (the driver
 // reclaims TX descriptors in its RX poll), DMA_IDX register reads, rate control and
@@ -59,10 +60,10 @@ constexpr std::uint32_t kEthHeaderBytes = 14;  // the driver hands 802.3 frames 
 
 // What the device wrote into one RX buffer (host memory, read by the driver after DMA_DONE).
 struct Mt76RxInfo {
-    bool tx_free = false;  // PKT_TYPE_TXRX_NOTIFY, else a data frame
-    std::uint32_t len = 0; // bytes written
-    TxFreeEvent ev;        // tx_free: the MSDU ids
-    std::uint32_t flow = 0;   // frame: the RX flow it belongs to
+    bool tx_free = false;   // PKT_TYPE_TXRX_NOTIFY, else a data frame
+    std::uint32_t len = 0;  // bytes written
+    TxFreeEvent ev;         // tx_free: the MSDU ids
+    std::uint32_t flow = 0; // frame: the RX flow it belongs to
     std::uint32_t ip_bytes = 0;
     Time air_at = 0; // frame: end of the PPDU that carried it
 };
@@ -80,11 +81,11 @@ struct Mt7921Params {
     std::uint16_t requester_id = 0x0200; // bus 2, device 0, function 0
     PhyConfig phy;
     AirParams air;
-    Time fw_latency = 2 * kUs;      // WFDMA + firmware per TX descriptor, before the data fetch
+    Time fw_latency = 2 * kUs;       // WFDMA + firmware per TX descriptor, before the data fetch
     Time tx_free_latency = 20 * kUs; // after the BlockAck until the TX-free event is written
     Time msi_latency = 300 * kNs;
-    std::uint32_t rx_fifo = 256;     // frames the chip holds while no RX buffer is posted
-    std::uint32_t ap_queue = 1024;   // packets the AP queues per RX flow (rate flows drop beyond)
+    std::uint32_t rx_fifo = 256;   // frames the chip holds while no RX buffer is posted
+    std::uint32_t ap_queue = 1024; // packets the AP queues per RX flow (rate flows drop beyond)
 };
 
 class Mt7921 : public sc_core::sc_module {
@@ -151,9 +152,9 @@ private:
     EventQueue events_;
     Mt7921Rings rings_;
     Time tx_issue_free_ = 0, rx_dma_free_ = 0;
-    std::deque<Packet> sta_queue_;             // fetched, waiting for the air
-    std::deque<Packet> ap_queue_;              // RX packets at the AP
-    std::vector<Packet> in_air_;               // the A-MPDU on the air
+    std::deque<Packet> sta_queue_; // fetched, waiting for the air
+    std::deque<Packet> ap_queue_;  // RX packets at the AP
+    std::vector<Packet> in_air_;   // the A-MPDU on the air
     bool air_busy_ = false, last_was_tx_ = false;
     std::deque<std::vector<std::uint16_t>> tx_free_staging_; // waiting for tx_free_latency
     std::vector<std::vector<std::uint16_t>> spare_token_lists_;

@@ -21,12 +21,11 @@ IperfWorkload::IperfWorkload(const IperfParams& p, Cpu& cpu, Mt76Driver& drv, Mt
                              PageAllocator& pages)
     : Workload(p.name), p_(p), cpu_(cpu), drv_(drv), nic_(nic) {
     const std::uint32_t frame = p.packet_size + kEthHeaderBytes;
-    window_ = static_cast<std::uint32_t>(
-        std::max<std::uint64_t>(1, p.sndbuf / skb_truesize(frame)));
-    interval_ = p.rate_bps > 0
-                    ? std::max<Time>(1, static_cast<Time>(std::llround(8.0 * p.packet_size /
-                                                                       p.rate_bps * kSec)))
-                    : 0;
+    window_ =
+        static_cast<std::uint32_t>(std::max<std::uint64_t>(1, p.sndbuf / skb_truesize(frame)));
+    interval_ = p.rate_bps > 0 ? std::max<Time>(1, static_cast<Time>(std::llround(
+                                                       8.0 * p.packet_size / p.rate_bps * kSec)))
+                               : 0;
     for (unsigned j = 0; j < p.jobs; ++j) {
         auto f = std::make_unique<Flow>();
         f->core = (p.first_cpu + j) % cpu.cores();
@@ -109,8 +108,7 @@ void IperfWorkload::send_loop(ExecCtx& ctx, std::uint64_t flow) {
             return;
         }
         if (progressed && ctx.needs_sync()) {
-            cpu_.post<&IperfWorkload::send_loop>(f.core, ctx.now(), Cpu::Prio::Thread, this,
-                                                 flow);
+            cpu_.post<&IperfWorkload::send_loop>(f.core, ctx.now(), Cpu::Prio::Thread, this, flow);
             return;
         }
         Slot& s = f.slots[f.free_slots.back()];

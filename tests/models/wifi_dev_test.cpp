@@ -171,7 +171,7 @@ TEST_F(WifiDevTest, MsiOnlyOnTheRisingEdgeOfStatusAndEnable) {
         write(mt7921_tx_cpu_idx(0), tx->kick());
         wait_until(1 * kMs);
         EXPECT_EQ(nic->tx_free_events, 1u);
-        EXPECT_TRUE(msi->accesses.empty()); // masked
+        EXPECT_TRUE(msi->accesses.empty());         // masked
         write(kMt7921IntEna, kMt7921IntRxDoneData); // status pending: edge now
         wait_until(2 * kMs);
         EXPECT_EQ(msi->accesses.size(), 1u);

@@ -155,7 +155,8 @@ TEST(WifiModes, AirBoundThroughputIsTheSameInEveryModeButTheCpuCostIsNot) {
 
 TEST(WifiModes, ThreadedNapiPollsInTheKthreadWithTheSameMechanism) {
     TempDir tmp;
-    const json s = run_mode(tmp, "wifi_tx.yaml", "strict", {"--set", "platform.wifi.threaded_napi=true"});
+    const json s =
+        run_mode(tmp, "wifi_tx.yaml", "strict", {"--set", "platform.wifi.threaded_napi=true"});
     EXPECT_EQ(calls(s, "net_rx_action"), 0u);
     EXPECT_GT(count(s, "kernel.mt76.napi_polls"), 0u);
     EXPECT_EQ(count(s, "end.dma_unmap_calls"), count(s, "end.wifi0_tx_packets"));
@@ -164,7 +165,8 @@ TEST(WifiModes, ThreadedNapiPollsInTheKthreadWithTheSameMechanism) {
 
 TEST(WifiModes, SmallPacketsAreAirBoundTooButCostMoreCpuPerByte) {
     TempDir tmp;
-    const json off = run_mode(tmp, "wifi_tx.yaml", "off", {"--set", "workloads.tx.packet_size=64B"});
+    const json off =
+        run_mode(tmp, "wifi_tx.yaml", "off", {"--set", "workloads.tx.packet_size=64B"});
     const json strict =
         run_mode(tmp, "wifi_tx.yaml", "strict", {"--set", "workloads.tx.packet_size=64B"});
     // 64-byte packets: many more per second than 1500-byte ones, same mechanism per packet.
