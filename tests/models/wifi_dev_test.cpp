@@ -300,3 +300,54 @@ TEST_F(WifiDevTest, TxAndRxShareTheAirAndAlternate) {
     // Busy time is the sum of the accesses: the channel never carried two at once.
     EXPECT_LE(nic->air_busy_ps, 30 * kMs);
 }
+
+TEST_F(WifiDevTest, TxRingWrapsAndDmaIdxFollowsTheCpuIdx) {
+    build(params());
+    std::vector<std::uint16_t> reported;
+    run([&] {
+        setup_regs();
+        for (std::uint16_t t = 0; t < 10; ++t)
+            queue_tx(t, 1000);
+        write(mt7921_tx_cpu_idx(0), tx->kick());
+        wait_until(2 * kMs);
+        EXPECT_EQ(tx->dma_idx(), 10u);
+        while (tx->reap()) {
+        } // mt76_dma_tx_cleanup
+        EXPECT_EQ(tx->pending(), 0u);
+        // Ten more: slots 10..15 then 0..3.
+        for (std::uint16_t t = 10; t < 20; ++t)
+            queue_tx(t, 1000);
+        EXPECT_EQ(tx->kick(), 4u);
+        write(mt7921_tx_cpu_idx(0), tx->kick());
+    });
+    EXPECT_EQ(nic->tx_packets, 20u);
+    EXPECT_EQ(nic->desc_fetches, 20u);
+    EXPECT_EQ(tx->dma_idx(), 4u);
+    // The TX-free events carry every token once, in order.
+    for (std::uint32_t i = 0; i < rx->dma_idx(); ++i)
+        for (std::uint16_t t : info[i].ev.tokens)
+            reported.push_back(t);
+    ASSERT_EQ(reported.size(), 20u);
+    for (std::uint16_t t = 0; t < 20; ++t)
+        EXPECT_EQ(reported[t], t);
+    // Descriptor fetches wrapped to the ring's start.
+    const auto desc = at_addr(kTxDesc, kTxDesc + kRing * kMt76DescBytes);
+    std::size_t at_slot0 = 0;
+    for (const auto& a : desc)
+        at_slot0 += !a.write && a.addr == kTxDesc;
+    EXPECT_EQ(at_slot0, 2u);
+}
+
+TEST_F(WifiDevTest, ADataFetchErrorIsCountedAndThePacketStillReported) {
+    build(params());
+    dma->fail(kData + 4096 * 3, kData + 4096 * 4);
+    run([&] {
+        setup_regs();
+        queue_tx(3, 1500);
+        queue_tx(4, 1500);
+        write(mt7921_tx_cpu_idx(0), tx->kick());
+    });
+    EXPECT_EQ(nic->dma_errors, 1u);
+    // The token comes back either way: the driver must unmap and free it.
+    EXPECT_EQ(nic->tx_packets, 2u);
+}
