@@ -543,6 +543,7 @@ void Platform::register_stats() {
         s.counter(k + "desc_fetches", &w->desc_fetches);
         s.counter(k + "msis", &w->msis);
         s.counter(k + "dma_errors", &w->dma_errors);
+        s.counter(k + "stale_doorbells", &w->stale_doorbells);
         s.time_ns(k + "air_busy_ns", &w->air_busy_ps);
         s.value(k + "air_utilization", [w, this] {
             const double win = static_cast<double>(window_end - window_start);

@@ -88,12 +88,27 @@ void Mt7921::reg_write(std::uint64_t packed) {
         int_ena_ = v;
         update_irq(now);
     } else if (a == mt7921_tx_cpu_idx(0)) {
-        rings_.tx->doorbell(v % rings_.tx->ndesc());
+        doorbell(*rings_.tx, v);
         tx_fetch(0);
     } else if (a == mt7921_rx_cpu_idx(0)) {
-        rings_.rx->doorbell(v % rings_.rx->ndesc());
+        doorbell(*rings_.rx, v);
         write_rx(); // frames or events that waited for a buffer
     }
+}
+
+// The kernel serialises a ring's CPU_IDX writes under the queue's lock (mt76_tx's q->lock), so
+// the register only moves forward. Under temporal decoupling two cores' posted writes can reach
+// the device out of that order: a value behind the register, or beyond what the driver has
+// posted, is one that a later write in lock order already covers, and is dropped (counted).
+void Mt7921::doorbell(DmaRing& r, std::uint32_t v) {
+    const std::uint32_t n = r.ndesc();
+    v %= n;
+    const auto ahead = [&](std::uint32_t x) { return (x + n - r.fetch_idx()) % n; };
+    if (ahead(v) < ahead(r.doorbell_idx()) || ahead(v) > ahead(r.cpu_idx())) {
+        ++stale_doorbells;
+        return;
+    }
+    r.doorbell(v);
 }
 
 // ------------------------------------------------------------------ DMA and interrupts

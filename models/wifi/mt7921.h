@@ -112,7 +112,7 @@ public:
     std::uint64_t tx_packets = 0, tx_bytes = 0, tx_ampdus = 0, tx_subframes = 0;
     std::uint64_t rx_packets = 0, rx_bytes = 0, rx_ampdus = 0, rx_subframes = 0;
     std::uint64_t rx_dropped = 0, ap_dropped = 0, tx_free_events = 0, desc_fetches = 0;
-    std::uint64_t msis = 0, dma_errors = 0;
+    std::uint64_t msis = 0, dma_errors = 0, stale_doorbells = 0;
     Time air_busy_ps = 0;
 
 private:
@@ -136,6 +136,7 @@ private:
 
     void regs(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
     void reg_write(std::uint64_t packed); // a register write taking effect (offset << 32 | value)
+    void doorbell(DmaRing& r, std::uint32_t v);
     void tx_fetch(std::uint64_t);
     void tx_ready(std::uint64_t slot);
     void air_kick();

@@ -54,6 +54,8 @@ public:
     // DMA_IDX. Asserts that something was fetched.
     std::uint32_t complete(std::optional<std::uint32_t> token = std::nullopt);
     std::uint32_t dma_idx() const { return dma_idx_; }
+    std::uint32_t doorbell_idx() const { return doorbell_; } // the CPU_IDX register
+    std::uint32_t fetch_idx() const { return fetch_idx_; }
 
     std::uint32_t ndesc() const { return static_cast<std::uint32_t>(desc_.size()); }
     std::uint32_t cpu_idx() const { return cpu_idx_; }

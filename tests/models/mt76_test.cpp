@@ -76,8 +76,10 @@ protected:
         }
         drv = std::make_unique<Mt76Driver>(*cpu, *dma, *dev, *nic, *pages, dp);
     }
-    IperfWorkload& add_flow(bool tx, std::uint32_t size, double rate = 0, unsigned core = 1) {
+    IperfWorkload& add_flow(bool tx, std::uint32_t size, double rate = 0, unsigned core = 1,
+                            unsigned jobs = 1) {
         IperfParams p;
+        p.jobs = jobs;
         p.name = tx ? "tx" : "rx";
         p.tx = tx;
         p.packet_size = size;
@@ -254,4 +256,20 @@ TEST_F(Mt76Test, SaturatingTxIsAirBound) {
     EXPECT_LT(goodput, 1.05 * air_limit);
     EXPECT_GT(w.send_blocked, 0u); // the writer waited for socket space
     EXPECT_EQ(w.driver_busy, 0u);  // never for the ring or the tokens
+}
+
+TEST_F(Mt76Test, TwoFlowsOnTwoCoresShareTheRingAndEachBufferIsUnmappedOnce) {
+    build(IommuMode::Strict);
+    IperfWorkload& w = add_flow(true, 600, 0, 0, 2); // flows on cores 0 and 1
+    run_for(5 * kMs);
+    ASSERT_GT(w.sent, 300u);
+    EXPECT_EQ(w.completed, w.sent);
+    EXPECT_EQ(nic->tx_packets, w.sent);
+    EXPECT_EQ(nic->desc_fetches, w.sent);
+    EXPECT_EQ(drv->tx_free_unmaps, w.sent);
+    EXPECT_EQ(dma->unmap_calls, w.sent);
+    EXPECT_EQ(iommu->cmd_completion_waits, w.sent);
+    EXPECT_EQ(nic->dma_errors, 0u);
+    EXPECT_EQ(iommu->faults_total, 0u);
+    EXPECT_EQ(drv->unknown_tokens, 0u);
 }

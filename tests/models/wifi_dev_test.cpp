@@ -351,3 +351,23 @@ TEST_F(WifiDevTest, ADataFetchErrorIsCountedAndThePacketStillReported) {
     // The token comes back either way: the driver must unmap and free it.
     EXPECT_EQ(nic->tx_packets, 2u);
 }
+
+// Two cores' kicks can arrive out of lock order under temporal decoupling: a CPU_IDX behind the
+// register (or beyond what the driver posted) is dropped instead of making the WFDMA fetch the
+// whole ring again.
+TEST_F(WifiDevTest, AStaleCpuIdxWriteIsDropped) {
+    build(params());
+    run([&] {
+        setup_regs();
+        for (std::uint16_t t = 0; t < 3; ++t)
+            queue_tx(t, 1000);
+        write(mt7921_tx_cpu_idx(0), 3);
+        write(mt7921_tx_cpu_idx(0), 2); // the earlier kick, late
+        wait_until(1 * kMs);
+        write(mt7921_tx_cpu_idx(0), 9); // beyond the posted descriptors
+    });
+    EXPECT_EQ(nic->stale_doorbells, 2u);
+    EXPECT_EQ(nic->desc_fetches, 3u);
+    EXPECT_EQ(nic->tx_packets, 3u);
+    EXPECT_EQ(tx->dma_idx(), 3u);
+}

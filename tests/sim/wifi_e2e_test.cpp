@@ -153,6 +153,19 @@ TEST(WifiModes, AirBoundThroughputIsTheSameInEveryModeButTheCpuCostIsNot) {
     EXPECT_GT(num(s["strict"], "cpu.busy_ns_by_function.wait_on_sem"), 0.0);
 }
 
+TEST(WifiModes, TwoTxFlowsFromTwoCoresShareTheRingWithoutStrayDma) {
+    TempDir tmp;
+    const json s = run_mode(tmp, "wifi_tx.yaml", "strict",
+                            {"--set", "workloads.tx.jobs=2", "--set", "workloads.tx.first_cpu=0"});
+    const std::uint64_t sent = count(s, "end.wifi0_tx_packets");
+    ASSERT_GT(sent, 200u);
+    EXPECT_EQ(count(s, "end.dma_unmap_calls"), sent);
+    EXPECT_EQ(count(s, "end.completion_waits"), sent);
+    EXPECT_EQ(count(s, "devices.wifi0.dma_errors"), 0u);
+    EXPECT_EQ(count(s, "iommu.faults"), 0u);
+    EXPECT_EQ(count(s, "end.inflight_ios"), 0u);
+}
+
 TEST(WifiModes, ThreadedNapiPollsInTheKthreadWithTheSameMechanism) {
     TempDir tmp;
     const json s =
