@@ -334,6 +334,12 @@ const std::vector<BadInput>& cases() {
          "sim: --set 'platform.pcie.links.f.downstream=nic1': error: "
          "platform.pcie.links.f.downstream: link 'f' has no upstream node (set "
          "platform.pcie.links.f.upstream to one of platform.pcie.nodes)\n"},
+        {"TopologyWithoutWifi",
+         kTopo,
+         {"bad.yaml", "--set", "platform.wifi.present=true"},
+         "sim: bad.yaml:9:18: error: platform.pcie.nodes.rc.kind: the platform's device 'wifi0' "
+         "is not an endpoint of the topology; add it under platform.pcie.nodes (kind: endpoint) "
+         "with a link to it\n"},
         {"NoWorkload",
          "sim:\n  duration: 1ms\n",
          {"bad.yaml"},
