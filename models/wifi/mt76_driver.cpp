@@ -83,7 +83,7 @@ bool Mt76Driver::tx(ExecCtx& ctx, TxSkb& skb) {
     std::uint16_t token;
     {
         KCall prep(ctx, Fn::mt7921_tx_prepare_skb);
-        auto t = tokens_.token_get({TxBuffer{handle, skb.len}});
+        auto t = tokens_.token_get_one(TxBuffer{handle, skb.len});
         assert(t && "token table full although not blocked");
         token = *t;
     }
