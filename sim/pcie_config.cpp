@@ -4,8 +4,10 @@
 
 namespace iosim {
 
-std::vector<PlatformDevice> platform_devices(const cfg::Config&) {
-    return {{"nvme0", "platform.nvme"}};
+std::vector<PlatformDevice> platform_devices(const cfg::Config& c) {
+    std::vector<PlatformDevice> v{{"nvme0", "platform.nvme"}};
+    if (c.flag("platform.wifi.present")) v.push_back({"wifi0", "platform.wifi"});
+    return v;
 }
 
 namespace {

@@ -25,22 +25,13 @@ std::string blame(const cfg::Config& c, const std::string& a, const std::string&
     return !c.is_set(a) && c.is_set(b) ? b : a;
 }
 
-// ---------------------------------------------------------------- VFIO (issue 3)
-// A workload that binds nvme0 to vfio-pci: a userspace driver (ioengine spdk) or a VM.
-bool uses_vfio(const cfg::Config& c, const std::string& name) {
-    const std::string k = "workloads." + name + ".";
-    return c.str(k + "type") == "vm" || c.str(k + "ioengine") == "spdk";
-}
-
-// True if `key` was given a value other than its schema default (a written-out config.yaml
-// states every default, which is no mistake).
-bool set_off_default(const cfg::Config& c, const std::string& key) {
+// True if `key` was given a value other than its schema default. A job-kind check uses it so
+// that a resolved config (--print-config writes every key, defaults included) loads again.
+bool set_to_non_default(const cfg::Config& c, const std::string& key) {
     if (!c.is_set(key)) return false;
     const cfg::Param* p = cfg::find_param(key);
     if (!p) return true;
     switch (p->type) {
-    case cfg::Type::Size:
-        return c.bytes(key) != cfg::parse_size(p->def);
     case cfg::Type::Time:
         return c.time(key) != cfg::parse_time(p->def);
     case cfg::Type::Float:
@@ -49,25 +40,43 @@ bool set_off_default(const cfg::Config& c, const std::string& key) {
         return c.integer(key) != std::stoll(p->def);
     case cfg::Type::Bool:
         return c.flag(key) != (p->def == "true");
-    default:
+    case cfg::Type::Size:
+        return c.bytes(key) != cfg::parse_size(p->def);
+    case cfg::Type::Bandwidth:
+        return c.bytes_per_s(key) != cfg::parse_bandwidth(p->def);
+    case cfg::Type::Enum:
+    case cfg::Type::Str:
         return c.str(key) != p->def;
+    default:
+        return true;
     }
+}
+
+// ---------------------------------------------------------------- VFIO (issue 3)
+// A workload that binds nvme0 to vfio-pci: a userspace driver (fio, ioengine spdk) or a VM.
+bool uses_vfio(const cfg::Config& c, const std::string& name) {
+    const std::string k = "workloads." + name + ".";
+    const std::string type = c.str(k + "type");
+    return type == "vm" || (type == "fio" && c.str(k + "ioengine") == "spdk");
 }
 
 // The keys that belong to one kind of workload only: set on another kind (to anything but the
 // default), they are a mistake.
 void check_vfio_keys(const cfg::Config& c, const std::string& name) {
     const std::string k = "workloads." + name + ".";
-    const bool vm = c.str(k + "type") == "vm";
+    const std::string type = c.str(k + "type");
+    const bool vm = type == "vm";
     for (const char* key : {"guest_memory", "hugepage_fraction", "hold"})
-        if (!vm && set_off_default(c, k + key))
-            c.fail(k + key,
-                   "applies to type vm only (this workload is type " + c.str(k + "type") + ")");
-    for (const char* key : {"ioengine", "rw", "bs", "iodepth", "jobs", "size", "ios", "verify"})
-        if (vm && set_off_default(c, k + key))
+        if (!vm && set_to_non_default(c, k + key))
+            c.fail(k + key, "applies to type vm only (this workload is type " + type + ")");
+    for (const char* key : {"ioengine", "rw", "bs", "iodepth", "jobs", "size", "ios", "verify",
+                            "direction", "packet_size", "rate", "sndbuf"})
+        if (vm && set_to_non_default(c, k + key))
             c.fail(k + key, "does not apply to type vm (a VM maps its guest memory for the "
                             "assigned device and issues no I/O here)");
-    if (!vm && c.str(k + "ioengine") == "spdk" && c.flag(k + "verify"))
+    if (type == "iperf" && set_to_non_default(c, k + "ioengine"))
+        c.fail(k + "ioengine", "applies to fio jobs only (" + k + "type is iperf)");
+    if (type == "fio" && c.str(k + "ioengine") == "spdk" && c.flag(k + "verify"))
         c.fail(k + "verify", "is not modelled with ioengine spdk");
 }
 
@@ -191,11 +200,65 @@ Platform::Platform(const cfg::Config& c) {
     nvme_ = std::make_unique<NvmeCtrl>("nvme0", np);
     const std::uint64_t nvme_bar = attach_pcie(nvme_link_, "nvme0", lp);
 
+    // ---------------------------------------------------------------- Wi-Fi NIC (issue 3)
+    std::uint64_t wifi_bar = 0;
+    const bool wifi = c.flag("platform.wifi.present");
+    if (wifi) {
+        Mt7921Params wp;
+        wp.phy.standard =
+            c.str("platform.wifi.phy.standard") == "vht" ? Standard::Vht : Standard::He;
+        wp.phy.width_mhz =
+            static_cast<unsigned>(std::lround(c.hz("platform.wifi.phy.width") / 1e6));
+        wp.phy.nss = static_cast<unsigned>(c.integer("platform.wifi.phy.nss"));
+        wp.phy.mcs = static_cast<unsigned>(c.integer("platform.wifi.phy.mcs"));
+        const std::string gi = c.str("platform.wifi.phy.gi");
+        wp.phy.gi = gi == "0.4us"   ? GuardInterval::Gi0_4
+                    : gi == "1.6us" ? GuardInterval::Gi1_6
+                    : gi == "3.2us" ? GuardInterval::Gi3_2
+                                    : GuardInterval::Gi0_8;
+        try {
+            AirChannel check(wp.phy);
+        } catch (const std::invalid_argument& e) {
+            // Blame the PHY key the user set last in table order (the one most likely off).
+            std::string key = "platform.wifi.phy.mcs";
+            for (const char* k : {"standard", "width", "nss", "gi", "mcs"})
+                if (c.is_set(std::string("platform.wifi.phy.") + k))
+                    key = std::string("platform.wifi.phy.") + k;
+            std::string msg = e.what();
+            if (msg.rfind("wifi: ", 0) == 0) msg = msg.substr(6);
+            c.fail(key, msg);
+        }
+        wp.fw_latency = c.time("platform.wifi.fw_latency");
+        wp.tx_free_latency = c.time("platform.wifi.tx_free_latency");
+        wp.msi_latency = c.time("platform.wifi.msi_latency") + path_extra_latency("wifi0");
+        wp.rx_fifo = static_cast<std::uint32_t>(c.integer("platform.wifi.rx_fifo"));
+        wp.ap_queue = static_cast<std::uint32_t>(c.integer("platform.wifi.ap_queue"));
+        wifi_ = std::make_unique<Mt7921>("wifi0", wp);
+        PcieLinkParams wl;
+        wl.max_payload = static_cast<unsigned>(c.bytes("platform.wifi.link.max_payload"));
+        wl.max_read_request = static_cast<unsigned>(c.bytes("platform.wifi.link.max_read_request"));
+        wl.tlp_overhead = static_cast<unsigned>(c.bytes("platform.wifi.link.tlp_overhead"));
+        wifi_bar = attach_pcie(wifi_link_, "wifi0", wl);
+        if (c.integer("platform.wifi.irq_cpu") >= c.integer("platform.cpu.cores"))
+            c.fail("platform.wifi.irq_cpu", std::to_string(c.integer("platform.wifi.irq_cpu")) +
+                                                " is not a core (platform.cpu.cores is " +
+                                                std::to_string(c.integer("platform.cpu.cores")) +
+                                                ")");
+        if (c.bytes("platform.wifi.rx_buf_size") & (c.bytes("platform.wifi.rx_buf_size") - 1))
+            c.fail("platform.wifi.rx_buf_size",
+                   "must be a power of two (page_pool cuts a 4 KiB page into equal fragments)");
+    }
+
     // ---------------------------------------------------------------- wiring
     nvme_->out_dma.bind(nvme_link_->in_dma);
     nvme_link_->out_mmio.bind(nvme_->in_regs);
     cpu_->out_iommu.bind(iommu_->in_regs);
     nvme_->irq_out.bind(cpu_->in_msi);
+    if (wifi_) {
+        wifi_->out_dma.bind(wifi_link_->in_dma);
+        wifi_link_->out_mmio.bind(wifi_->in_regs);
+        wifi_->irq_out.bind(cpu_->in_msi);
+    }
     iommu_->out_mem.bind(mem_->in);
     iommu_->out_walk.bind(mem_->in);
     if (ip.mode == IommuMode::Off) {
@@ -228,6 +291,21 @@ Platform::Platform(const cfg::Config& c) {
         nvme_dev_ = &dma_->add_device("nvme0", np.requester_id);
         nvme_drv_ = std::make_unique<NvmeDriver>(*cpu_, *dma_, *nvme_dev_, *nvme_, depth, nvme_bar);
     }
+    if (wifi_) {
+        Mt76DriverParams mp76;
+        mp76.tx_ring_size = static_cast<std::uint32_t>(c.integer("platform.wifi.tx_ring_size"));
+        mp76.rx_ring_size = static_cast<std::uint32_t>(c.integer("platform.wifi.rx_ring_size"));
+        mp76.rx_buf_size = static_cast<std::uint32_t>(c.bytes("platform.wifi.rx_buf_size"));
+        mp76.page_pool_size = static_cast<std::uint32_t>(c.integer("platform.wifi.page_pool_size"));
+        mp76.token_size = static_cast<std::uint32_t>(c.integer("platform.wifi.tokens"));
+        mp76.napi_budget = static_cast<unsigned>(c.integer("platform.wifi.napi_budget"));
+        mp76.threaded_napi = c.flag("platform.wifi.threaded_napi");
+        mp76.irq_core = static_cast<unsigned>(c.integer("platform.wifi.irq_cpu"));
+        mp76.msi_vector = cpu_->alloc_msi_vectors(1);
+        mp76.bar_base = wifi_bar;
+        wifi_dev_ = &dma_->add_device("wifi0", wifi_->params().requester_id);
+        wifi_drv_ = std::make_unique<Mt76Driver>(*cpu_, *dma_, *wifi_dev_, *wifi_, *pages_, mp76);
+    }
 
     // ---------------------------------------------------------------- workloads
     std::vector<unsigned> per_core(cp.cores, 0);
@@ -235,6 +313,45 @@ Platform::Platform(const cfg::Config& c) {
     for (const std::string& name : c.names("workloads")) {
         if (uses_vfio(c, name)) continue; // built by build_vfio
         const std::string k = "workloads." + name + ".";
+        // ---- which kind of job, on which device; keys of the other kind are mistakes
+        const bool iperf = c.str(k + "type") == "iperf";
+        const std::string device = c.str(k + "device");
+        static const std::vector<const char*> kFioKeys = {"rw",   "bs",  "iodepth",
+                                                          "size", "ios", "verify"};
+        static const std::vector<const char*> kIperfKeys = {"direction", "packet_size", "rate",
+                                                            "sndbuf"};
+        for (const char* f : iperf ? kFioKeys : kIperfKeys)
+            if (set_to_non_default(c, k + f))
+                c.fail(k + f, std::string("applies to ") + (iperf ? "fio" : "iperf") +
+                                  " jobs only (" + k + "type is " + (iperf ? "iperf" : "fio") +
+                                  ")");
+        if (iperf && device != "wifi0")
+            c.fail(blame(c, k + "device", k + "type"),
+                   "an iperf job needs a network device: set " + k +
+                       "device: wifi0 (nvme0 is a block device)");
+        if (!iperf && device != "nvme0")
+            c.fail(blame(c, k + "device", k + "type"), "a fio job needs a block device: " + device +
+                                                           " is a network device (use " + k +
+                                                           "type: iperf, or device: nvme0)");
+        if (device == "wifi0" && !wifi)
+            c.fail(k + "device", "wifi0 is not fitted: set platform.wifi.present: true");
+        if (iperf) {
+            IperfParams ipf;
+            ipf.name = name;
+            ipf.tx = c.str(k + "direction") == "tx";
+            ipf.packet_size = static_cast<std::uint32_t>(c.bytes(k + "packet_size"));
+            ipf.rate_bps = 8.0 * c.bytes_per_s(k + "rate");
+            ipf.jobs = static_cast<unsigned>(c.integer(k + "jobs"));
+            ipf.first_cpu = static_cast<unsigned>(c.integer(k + "first_cpu"));
+            ipf.sndbuf = c.bytes(k + "sndbuf");
+            if (ipf.first_cpu >= cp.cores)
+                c.fail(k + "first_cpu", std::to_string(ipf.first_cpu) +
+                                            " is not a core (platform.cpu.cores is " +
+                                            std::to_string(cp.cores) + ")");
+            workloads_.push_back(
+                std::make_unique<IperfWorkload>(ipf, *cpu_, *wifi_drv_, *wifi_, *pages_));
+            continue;
+        }
         FioParams fp;
         fp.name = name;
         const std::string rw = c.str(k + "rw");
@@ -456,6 +573,62 @@ void Platform::register_stats() {
     s.counter("devices.nvme0.sqe_fetches", &n->sqe_fetches);
     s.counter("devices.nvme0.msis", &n->msis);
     s.counter("devices.nvme0.dma_errors", &n->dma_errors);
+    if (wifi_) {
+        // devices.wifi0: the NIC and its air; kernel.mt76: the driver
+        Mt7921* w = wifi_.get();
+        const std::string k = "devices.wifi0.";
+        s.counter(k + "tx_packets", &w->tx_packets);
+        s.counter(k + "tx_bytes", &w->tx_bytes);
+        s.counter(k + "tx_ampdus", &w->tx_ampdus);
+        s.counter(k + "tx_subframes", &w->tx_subframes);
+        s.counter(k + "rx_packets", &w->rx_packets);
+        s.counter(k + "rx_bytes", &w->rx_bytes);
+        s.counter(k + "rx_ampdus", &w->rx_ampdus);
+        s.counter(k + "rx_subframes", &w->rx_subframes);
+        s.counter(k + "rx_dropped", &w->rx_dropped);
+        s.counter(k + "ap_dropped", &w->ap_dropped);
+        s.counter(k + "tx_free_events", &w->tx_free_events);
+        s.counter(k + "desc_fetches", &w->desc_fetches);
+        s.counter(k + "msis", &w->msis);
+        s.counter(k + "dma_errors", &w->dma_errors);
+        s.counter(k + "stale_doorbells", &w->stale_doorbells);
+        s.time_ns(k + "air_busy_ns", &w->air_busy_ps);
+        s.value(k + "air_utilization", [w, this] {
+            const double win = static_cast<double>(window_end - window_start);
+            return win > 0 ? std::round(1e6 * std::min(1.0, w->air_busy_ps / win)) / 1e6 : 0.0;
+        });
+        s.value(k + "ampdu_subframes_mean", [w] {
+            const std::uint64_t n = w->tx_ampdus + w->rx_ampdus;
+            return n ? std::round(100.0 * (w->tx_subframes + w->rx_subframes) / n) / 100 : 0.0;
+        });
+        s.value(k + "phy_rate_bits_per_s", [w] { return std::round(w->air().phy_rate_bps()); });
+        Mt76Driver* m = wifi_drv_.get();
+        s.counter("kernel.mt76.tx_queued", &m->tx_queued);
+        s.counter("kernel.mt76.tx_busy", &m->tx_busy);
+        s.counter("kernel.mt76.tx_free_events", &m->tx_free_events);
+        s.counter("kernel.mt76.tx_free_unmaps", &m->tx_free_unmaps);
+        s.counter("kernel.mt76.tx_freed", &m->tx_freed);
+        s.counter("kernel.mt76.tx_cleaned", &m->tx_cleaned);
+        s.counter("kernel.mt76.rx_frames", &m->rx_frames);
+        s.counter("kernel.mt76.irqs", &m->irqs);
+        s.counter("kernel.mt76.napi_polls", &m->napi_polls);
+        s.counter("kernel.mt76.napi_budget_hits", &m->napi_budget_hits);
+        // page_pool keeps its own totals: report what happened after the warm-up
+        s.value("kernel.mt76.page_pool.maps",
+                [m, this] { return static_cast<double>(m->page_pool().maps() - pool_maps0_); });
+        s.value("kernel.mt76.page_pool.unmaps",
+                [m, this] { return static_cast<double>(m->page_pool().unmaps() - pool_unmaps0_); });
+        s.value("kernel.mt76.page_pool.recycled", [m, this] {
+            return static_cast<double>(m->page_pool().recycled() - pool_recycled0_);
+        });
+        s.value("kernel.mt76.page_pool.pages_in_flight",
+                [m] { return static_cast<double>(m->page_pool().pages_in_flight()); });
+        s.on_reset([m, this] {
+            pool_maps0_ = m->page_pool().maps();
+            pool_unmaps0_ = m->page_pool().unmaps();
+            pool_recycled0_ = m->page_pool().recycled();
+        });
+    }
     for (auto& seg : segments_) {
         if (!seg) continue;
         PcieSegment* l = seg.get();
@@ -502,9 +675,10 @@ void Platform::build_vfio(const cfg::Config& c, std::uint64_t user_base, std::ui
     const std::uint64_t seed = static_cast<std::uint64_t>(c.integer("sim.seed"));
     const IommuMode mode = iommu_->mode();
     const unsigned cores = cpu_->cores();
+    // A fio job with libaio uses the kernel NVMe driver on nvme0 (iperf jobs use wifi0).
     const std::string kernel_user = [&c] {
         for (const std::string& n : c.names("workloads"))
-            if (!uses_vfio(c, n)) return n;
+            if (!uses_vfio(c, n) && c.str("workloads." + n + ".type") == "fio") return n;
         return std::string();
     }();
     for (const std::string& name : c.names("workloads")) {
@@ -513,6 +687,8 @@ void Platform::build_vfio(const cfg::Config& c, std::uint64_t user_base, std::ui
         const bool vm = c.str(k + "type") == "vm";
         const std::string how = vm ? "type vm" : "ioengine spdk";
         const std::string key = vm ? k + "type" : k + "ioengine";
+        if (c.str(k + "device") != "nvme0")
+            c.fail(k + "device", "only nvme0 can be assigned through VFIO here (" + how + ")");
         if (!vfio_owner_.empty())
             c.fail(key, "nvme0 is already assigned through VFIO to workload '" + vfio_owner_ +
                             "'; a VFIO group belongs to one process (container)");

@@ -18,7 +18,10 @@
 #include "models/pcie/topology.h"
 #include "models/vfio/phys_layout.h"
 #include "models/vfio/vfio_timed.h"
+#include "models/wifi/mt76_driver.h"
+#include "models/wifi/mt7921.h"
 #include "models/workload/fio_job.h"
+#include "models/workload/iperf.h"
 #include "sim/config/config.h"
 #include "sim/pcie_config.h"
 
@@ -41,6 +44,8 @@ public:
     DmaApi& dma() { return *dma_; }
     IommuDriver& iommu_driver() { return *drv_; }
     NvmeCtrl& nvme() { return *nvme_; }
+    Mt7921* wifi() { return wifi_.get(); } // null without platform.wifi.present
+    Mt76Driver* wifi_driver() { return wifi_drv_.get(); }
     const PcieTopology& topology() const { return topo_.topology; }
     std::vector<std::unique_ptr<Workload>>& workloads() { return workloads_; }
     // The VFIO container of the process nvme0 is assigned to (ioengine spdk or type vm), or null.
@@ -83,6 +88,12 @@ private:
     std::unique_ptr<DmaApi> dma_;
     DmaDevice* nvme_dev_ = nullptr;
     std::unique_ptr<NvmeDriver> nvme_drv_;
+    // Wi-Fi (platform.wifi.present)
+    PcieLink* wifi_link_ = nullptr;
+    std::unique_ptr<Mt7921> wifi_;
+    DmaDevice* wifi_dev_ = nullptr;
+    std::unique_ptr<Mt76Driver> wifi_drv_;
+    std::uint64_t pool_maps0_ = 0, pool_recycled0_ = 0, pool_unmaps0_ = 0; // at the warm-up reset
     std::vector<std::unique_ptr<Workload>> workloads_;
 
     // VFIO (models/vfio): nvme0 bound to vfio-pci for one workload's process.

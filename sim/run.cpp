@@ -131,6 +131,20 @@ RunResult run_simulation(Platform& p, const cfg::Config& c, const RunOptions& o)
     for (const auto& d : p.dma().domains())
         queued += d->fq.queued_total();
     e["flush_queue_entries"] = queued;
+    // Totals since the warm-up reset with the drain included, where mechanisms balance exactly
+    // (a Wi-Fi packet's unmap happens in the TX-free after the window).
+    e["dma_map_calls"] = p.dma().map_calls;
+    e["dma_unmap_calls"] = p.dma().unmap_calls;
+    e["completion_waits"] = p.iommu().cmd_completion_waits;
+    e["flushes"] = p.dma().fq_flushes;
+    e["flushes_timer"] = p.dma().fq_flushes_timer;
+    if (const Mt7921* w = p.wifi()) {
+        e["wifi0_tx_packets"] = w->tx_packets;
+        e["wifi0_tx_free_events"] = w->tx_free_events;
+        // page_pool pages stay mapped while the pool lives (in end.ptes_mapped when translated)
+        const RxPagePool& pool = p.wifi_driver()->page_pool();
+        e["wifi0_page_pool_pages_mapped"] = pool.maps() - pool.unmaps();
+    }
     r.performance["total_wall_s"] = seconds_since(t0);
     return r;
 }

@@ -27,6 +27,32 @@ namespace iosim {
     X(nvme_irq, nvme_irq)                                                     \
     X(nvme_pci_complete_batch, nvme_pci_complete_batch)                       \
     X(blk_mq_end_request_batch, blk_mq_end_request_batch)                     \
+    /* mt76 / mt7921 Wi-Fi driver, UDP socket path and mac80211 (issue 3) */ \
+    X(__x64_sys_sendto, __x64_sys_sendto)                                     \
+    X(__x64_sys_recvfrom, __x64_sys_recvfrom)                                 \
+    X(iperf, iperf)                                                           \
+    X(dev_queue_xmit, dev_queue_xmit)                                         \
+    X(mt76_dma_tx_queue_skb, mt76_dma_tx_queue_skb)                           \
+    X(mt7921_tx_prepare_skb, mt7921_tx_prepare_skb)                           \
+    X(mt76_dma_kick_queue, mt76_dma_kick_queue)                               \
+    X(mt7921_irq_handler, mt7921_irq_handler)                                 \
+    X(mt7921_irq_tasklet, mt7921_irq_tasklet)                                 \
+    X(net_rx_action, net_rx_action)                                           \
+    X(__napi_poll, __napi_poll)                                               \
+    X(mt76_dma_tx_cleanup, mt76_dma_tx_cleanup)                               \
+    X(mt76_dma_rx_poll, mt76_dma_rx_poll)                                     \
+    X(mt7921_rx_check, mt7921_rx_check)                                       \
+    X(mt7921_mac_tx_free, mt7921_mac_tx_free)                                 \
+    X(mt7921_txwi_free, mt7921_txwi_free)                                     \
+    X(mt76_connac_txp_skb_unmap, mt76_connac_txp_skb_unmap)                   \
+    X(mt7921_queue_rx_skb, mt7921_queue_rx_skb)                               \
+    X(ieee80211_rx_napi, ieee80211_rx_napi)                                   \
+    X(__netif_receive_skb, __netif_receive_skb)                               \
+    X(mt76_dma_rx_fill, mt76_dma_rx_fill)                                     \
+    X(page_pool_alloc_frag, page_pool_alloc_frag)                             \
+    X(page_pool_alloc_pages, page_pool_alloc_pages)                           \
+    X(page_pool_put_page, page_pool_put_page)                                 \
+    X(napi_complete_done, napi_complete_done)                                 \
     /* dma-direct */                                                          \
     X(dma_direct_map_page, dma_direct_map_page)                               \
     X(dma_direct_unmap_page, dma_direct_unmap_page)                           \

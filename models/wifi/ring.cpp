@@ -54,37 +54,54 @@ std::uint32_t DmaRing::complete(std::optional<std::uint32_t> token) {
     return slot;
 }
 
-TokenTable::TokenTable(std::uint32_t size) : slots_(size) {
+TokenTable::TokenTable(std::uint32_t size) : slots_(size), used_(size, false) {
     if (size <= kFreeThreshold || size > 65536)
         throw std::invalid_argument("wifi: token table size must be in (" +
                                     std::to_string(kFreeThreshold) + ", 65536], got " +
                                     std::to_string(size));
     for (std::uint32_t i = 0; i < size; ++i)
-        free_.insert(free_.end(), static_cast<std::uint16_t>(i));
+        free_.push(static_cast<std::uint16_t>(i));
 }
 
-std::optional<std::uint16_t> TokenTable::token_get(std::vector<TxBuffer> bufs) {
+std::optional<std::uint16_t> TokenTable::take() {
     if (free_.empty()) return std::nullopt;
-    const std::uint16_t id = *free_.begin(); // idr_alloc(&dev->token, txwi, 0, token_size)
-    free_.erase(free_.begin());
-    slots_[id] = std::move(bufs);
+    const std::uint16_t id = free_.top(); // idr_alloc(&dev->token, txwi, 0, token_size)
+    free_.pop();
+    used_[id] = true;
     ++count_;
     if (count_ >= size() - kFreeThreshold) blocked_ = true;
     return id;
 }
 
-std::optional<std::vector<TxBuffer>> TokenTable::token_release(std::uint16_t token, bool* wake) {
+std::optional<std::uint16_t> TokenTable::token_get(std::vector<TxBuffer> bufs) {
+    const auto id = take();
+    if (id) slots_[*id] = std::move(bufs);
+    return id;
+}
+
+std::optional<std::uint16_t> TokenTable::token_get_one(const TxBuffer& buf) {
+    const auto id = take();
+    if (id) slots_[*id].assign(1, buf);
+    return id;
+}
+
+const std::vector<TxBuffer>* TokenTable::release(std::uint16_t token, bool* wake) {
     if (wake) *wake = false;
-    if (token >= size() || !slots_[token]) return std::nullopt;
-    std::optional<std::vector<TxBuffer>> bufs = std::move(slots_[token]);
-    slots_[token].reset();
-    free_.insert(token);
+    if (token >= size() || !used_[token]) return nullptr;
+    used_[token] = false;
+    free_.push(token);
     --count_;
     if (blocked_ && count_ < size() - kFreeThreshold) {
         blocked_ = false;
         if (wake) *wake = true;
     }
-    return bufs;
+    return &slots_[token];
+}
+
+std::optional<std::vector<TxBuffer>> TokenTable::token_release(std::uint16_t token, bool* wake) {
+    const std::vector<TxBuffer>* b = release(token, wake);
+    if (!b) return std::nullopt;
+    return *b;
 }
 
 RxPagePool::RxPagePool(const Params& p, MapFn map, UnmapFn unmap)

@@ -9,7 +9,7 @@
 #include <deque>
 #include <functional>
 #include <optional>
-#include <set>
+#include <queue>
 #include <vector>
 
 namespace iosim {
@@ -54,6 +54,8 @@ public:
     // DMA_IDX. Asserts that something was fetched.
     std::uint32_t complete(std::optional<std::uint32_t> token = std::nullopt);
     std::uint32_t dma_idx() const { return dma_idx_; }
+    std::uint32_t doorbell_idx() const { return doorbell_; } // the CPU_IDX register
+    std::uint32_t fetch_idx() const { return fetch_idx_; }
 
     std::uint32_t ndesc() const { return static_cast<std::uint32_t>(desc_.size()); }
     std::uint32_t cpu_idx() const { return cpu_idx_; }
@@ -89,17 +91,28 @@ public:
 
     // mt76_token_consume: nothing if every id is taken.
     std::optional<std::uint16_t> token_get(std::vector<TxBuffer> bufs);
+    // The same for a packet of one buffer, reusing the slot's storage (no allocation once every
+    // slot has been used: the per-packet path).
+    std::optional<std::uint16_t> token_get_one(const TxBuffer& buf);
     // mt76_token_release: the buffers, or nothing for an id not in use. *wake: TX was blocked and
     // is no longer.
     std::optional<std::vector<TxBuffer>> token_release(std::uint16_t token, bool* wake = nullptr);
+    // The same without a copy: the buffers stay valid until the id is taken again; null for an
+    // id not in use.
+    const std::vector<TxBuffer>* release(std::uint16_t token, bool* wake = nullptr);
 
     bool tx_blocked() const { return blocked_; }
     std::uint32_t in_use() const { return count_; }
     std::uint32_t size() const { return static_cast<std::uint32_t>(slots_.size()); }
 
 private:
-    std::vector<std::optional<std::vector<TxBuffer>>> slots_;
-    std::set<std::uint16_t> free_;
+    std::optional<std::uint16_t> take();
+
+    std::vector<std::vector<TxBuffer>> slots_; // capacity kept across uses
+    std::vector<bool> used_;
+    // Free ids as a min-heap: the lowest comes out first, as idr_alloc gives it.
+    std::priority_queue<std::uint16_t, std::vector<std::uint16_t>, std::greater<std::uint16_t>>
+        free_;
     std::uint32_t count_ = 0;
     bool blocked_ = false;
 };
@@ -123,7 +136,7 @@ TxFreeResult process_tx_free(TokenTable& tokens, const TxFreeEvent& ev, UnmapFn&
     TxFreeResult r;
     for (std::uint16_t id : ev.tokens) {
         bool wake = false;
-        auto bufs = tokens.token_release(id, &wake);
+        const std::vector<TxBuffer>* bufs = tokens.release(id, &wake);
         r.wake = r.wake || wake;
         if (!bufs) {
             ++r.unknown;

@@ -399,3 +399,21 @@ TEST(RxPagePool, PagesLeaveOnlyWhenTheRingIsFullAndOnDestroy) {
     EXPECT_EQ(pool.unmaps(), pool.maps());
     EXPECT_EQ(pool.pages_in_flight(), 0u);
 }
+
+// The per-packet path: one buffer per token, released without a copy; the storage of a slot is
+// reused, and ids come back lowest first.
+TEST(TokenTable, SingleBufferPathReusesSlotsAndReleasesOnce) {
+    TokenTable t(128);
+    EXPECT_EQ(t.token_get_one({0xa000, 1514}), 0);
+    EXPECT_EQ(t.token_get_one({0xb000, 64}), 1);
+    const std::vector<TxBuffer>* b = t.release(0);
+    ASSERT_NE(b, nullptr);
+    ASSERT_EQ(b->size(), 1u);
+    EXPECT_EQ((*b)[0].dma, 0xa000u);
+    EXPECT_EQ((*b)[0].len, 1514u);
+    EXPECT_EQ(t.release(0), nullptr); // released once only
+    EXPECT_EQ(t.release(200), nullptr);
+    EXPECT_EQ(t.token_get_one({0xc000, 100}), 0); // the lowest free id again
+    EXPECT_EQ(t.in_use(), 2u);
+    EXPECT_EQ(t.token_release(0)->at(0).dma, 0xc000u);
+}

@@ -232,6 +232,56 @@ const std::vector<BadInput>& cases() {
          "sim: --set 'workloads.r.iodepth=2000': error: workloads.r.iodepth: core 0 would keep "
          "2000 requests in flight on its NVMe queue of 1024 entries (platform.nvme.queue_depth); "
          "lower iodepth or spread the jobs\n"},
+        // ---- the Wi-Fi NIC and iperf jobs (issue 3)
+        {"IperfOnNvme",
+         with("  t:\n    type: iperf\n"),
+         {"bad.yaml"},
+         "sim: bad.yaml:12:11: error: workloads.t.type: an iperf job needs a network device: set "
+         "workloads.t.device: wifi0 (nvme0 is a block device)\n"},
+        {"FioOnWifi",
+         kGood,
+         {"bad.yaml", "--set", "workloads.r.device=wifi0"},
+         "sim: --set 'workloads.r.device=wifi0': error: workloads.r.device: a fio job needs a "
+         "block device: wifi0 is a network device (use workloads.r.type: iperf, or device: "
+         "nvme0)\n"},
+        {"WifiNotPresent",
+         with("  t:\n    type: iperf\n    device: wifi0\n"),
+         {"bad.yaml"},
+         "sim: bad.yaml:13:13: error: workloads.t.device: wifi0 is not fitted: set "
+         "platform.wifi.present: true\n"},
+        {"FioKeyOnIperfJob",
+         with("  t:\n    type: iperf\n    device: wifi0\n    iodepth: 4\n"),
+         {"bad.yaml", "--set", "platform.wifi.present=true"},
+         "sim: bad.yaml:14:14: error: workloads.t.iodepth: applies to fio jobs only "
+         "(workloads.t.type is iperf)\n"},
+        {"IperfKeyOnFioJob",
+         kGood,
+         {"bad.yaml", "--set", "workloads.r.packet_size=64B"},
+         "sim: --set 'workloads.r.packet_size=64B': error: workloads.r.packet_size: applies to "
+         "iperf jobs only (workloads.r.type is fio)\n"},
+        {"WifiPhyVhtWithHeMcs",
+         kGood,
+         {"bad.yaml", "--set", "platform.wifi.present=true", "--set",
+          "platform.wifi.phy.standard=vht"},
+         "sim: --set 'platform.wifi.phy.standard=vht': error: platform.wifi.phy.standard: VHT "
+         "(802.11ac) MCS must be 0..9 (1024-QAM is 802.11ax only), got 11\n"},
+        {"WifiPhyWidth",
+         kGood,
+         {"bad.yaml", "--set", "platform.wifi.present=true", "--set",
+          "platform.wifi.phy.width=60MHz"},
+         "sim: --set 'platform.wifi.phy.width=60MHz': error: platform.wifi.phy.width: channel "
+         "width must be 20, 40, 80 or 160 MHz, got 60\n"},
+        {"WifiIrqCpuNotACore",
+         kGood,
+         {"bad.yaml", "--set", "platform.wifi.present=true", "--set", "platform.wifi.irq_cpu=5"},
+         "sim: --set 'platform.wifi.irq_cpu=5': error: platform.wifi.irq_cpu: 5 is not a core "
+         "(platform.cpu.cores is 2)\n"},
+        {"WifiRxBufferNotPowerOfTwo",
+         kGood,
+         {"bad.yaml", "--set", "platform.wifi.present=true", "--set",
+          "platform.wifi.rx_buf_size=3KiB"},
+         "sim: --set 'platform.wifi.rx_buf_size=3KiB': error: platform.wifi.rx_buf_size: must be "
+         "a power of two (page_pool cuts a 4 KiB page into equal fragments)\n"},
         // ---- the PCIe topology: the key of the link or node at fault
         {"TopologyConnectedTwice",
          kTopo,
@@ -284,6 +334,12 @@ const std::vector<BadInput>& cases() {
          "sim: --set 'platform.pcie.links.f.downstream=nic1': error: "
          "platform.pcie.links.f.downstream: link 'f' has no upstream node (set "
          "platform.pcie.links.f.upstream to one of platform.pcie.nodes)\n"},
+        {"TopologyWithoutWifi",
+         kTopo,
+         {"bad.yaml", "--set", "platform.wifi.present=true"},
+         "sim: bad.yaml:9:18: error: platform.pcie.nodes.rc.kind: the platform's device 'wifi0' "
+         "is not an endpoint of the topology; add it under platform.pcie.nodes (kind: endpoint) "
+         "with a link to it\n"},
         {"NoWorkload",
          "sim:\n  duration: 1ms\n",
          {"bad.yaml"},

@@ -303,6 +303,22 @@ TEST(VfioConfig, IoKeysOnAVmAreRefused) {
     expect_error(e, "workloads.guest.ioengine", "does not apply to type vm");
 }
 
+// With the Wi-Fi NIC fitted: only nvme0 can be assigned, and ioengine is a fio key.
+TEST(VfioConfig, VfioIsForNvme0AndIoengineForFioJobs) {
+    TempDir tmp;
+    const std::string vm = tmp.write("vm.yaml", "platform: {wifi: {present: true}}\n"
+                                                "workloads:\n"
+                                                "  guest: {type: vm, device: wifi0}\n");
+    expect_error(run_bad({vm, "--validate"}), "workloads.guest.device",
+                 "only nvme0 can be assigned through VFIO here (type vm)");
+    const std::string ip = tmp.write("ip.yaml", "platform: {wifi: {present: true}}\n"
+                                                "workloads:\n"
+                                                "  flow: {type: iperf, device: wifi0, "
+                                                "ioengine: spdk}\n");
+    expect_error(run_bad({ip, "--validate"}), "workloads.flow.ioengine",
+                 "applies to fio jobs only (workloads.flow.type is iperf)");
+}
+
 TEST(VfioConfig, AVmNeedsAnIommu) {
     const SimRun r =
         run_bad({config("vfio_vm.yaml"), "--set", "platform.iommu.mode=off", "--validate"});
