@@ -253,11 +253,13 @@ Platform::Platform(const cfg::Config& c) {
     nvme_->out_dma.bind(nvme_link_->in_dma);
     nvme_link_->out_mmio.bind(nvme_->in_regs);
     cpu_->out_iommu.bind(iommu_->in_regs);
-    nvme_->irq_out.bind(cpu_->in_msi);
+    nvme_->irq_out.bind(nvme_link_->in_msi);
+    nvme_link_->out_msi.bind(cpu_->in_msi);
     if (wifi_) {
         wifi_->out_dma.bind(wifi_link_->in_dma);
         wifi_link_->out_mmio.bind(wifi_->in_regs);
-        wifi_->irq_out.bind(cpu_->in_msi);
+        wifi_->irq_out.bind(wifi_link_->in_msi);
+        wifi_link_->out_msi.bind(cpu_->in_msi);
     }
     iommu_->out_mem.bind(mem_->in);
     iommu_->out_walk.bind(mem_->in);

@@ -13,13 +13,14 @@ PcieLink::PcieLink(const sc_core::sc_module_name& name, const PcieLinkParams& p)
 PcieLink::PcieLink(const sc_core::sc_module_name& name, const PcieLinkParams& p,
                    std::vector<PcieHop> path)
     : sc_core::sc_module(name), in_dma("in_dma"), out_dma("out_dma"), in_mmio("in_mmio"),
-      out_mmio("out_mmio"), p_(p), path_(std::move(path)) {
+      out_mmio("out_mmio"), in_msi("in_msi"), out_msi("out_msi"), p_(p), path_(std::move(path)) {
     if (path_.empty()) {
         own_ = std::make_unique<PcieSegment>(basename(), p.gen, p.lanes, p.latency);
         path_.push_back({own_.get(), 0});
     }
     in_dma.register_b_transport(this, &PcieLink::dma);
     in_mmio.register_b_transport(this, &PcieLink::mmio);
+    in_msi.register_b_transport(this, &PcieLink::msi);
 }
 
 double PcieLink::bytes_per_s() const {
@@ -29,8 +30,7 @@ double PcieLink::bytes_per_s() const {
     return bw;
 }
 
-Time PcieLink::send(bool up, Time at, std::uint64_t payload, std::uint64_t tlps,
-                    Time* first_end) {
+Time PcieLink::send(bool up, Time at, std::uint64_t payload, std::uint64_t tlps, Time* first_end) {
     const std::uint64_t wire = payload + tlps * p_.tlp_overhead;
     const std::size_t n = path_.size();
     Time prev_start = 0, prev_end = 0, gap = 0; // gap: latency + traversal from the previous link
@@ -70,7 +70,9 @@ void PcieLink::dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     if (tx.is_write()) {
         const std::uint64_t tlps = (len + p_.max_payload - 1) / p_.max_payload;
         Time left = 0;
-        sc_core::sc_time host = to_sc(send(true, start, len, tlps, &left) - now);
+        const Time arrival = send(true, start, len, tlps, &left);
+        last_posted_ = std::max(last_posted_, arrival);
+        sc_core::sc_time host = to_sc(arrival - now);
         out_dma->b_transport(tx, host);
         // Posted: the device only waits for its data to leave on its link.
         delay = to_sc(left - now);
@@ -87,6 +89,12 @@ void PcieLink::dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     }
     const std::uint64_t cpls = (len + p_.max_payload - 1) / p_.max_payload;
     delay = to_sc(send(false, now + host.value(), len, cpls) - now);
+}
+
+void PcieLink::msi(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
+    const Time now = sim_now();
+    if (now + delay.value() < last_posted_) delay = to_sc(last_posted_ - now);
+    out_msi->b_transport(tx, delay);
 }
 
 void PcieLink::mmio(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {

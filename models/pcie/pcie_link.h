@@ -1,12 +1,20 @@
 // A device's PCIe path to the root complex: the links it crosses (PcieSegment), each with one
-// Resource per direction whose service time is the bytes on the wire (payload plus per-TLP overhead,
-// TLPs cut at max_payload / max read request) at that link's data rate, plus its one-way latency.
-// Devices behind one switch share the segments above it, so their traffic contends there.
+// Resource per direction whose service time is the bytes on the wire (payload plus per-TLP
+// overhead, TLPs cut at max_payload / max read request) at that link's data rate, plus its one-way
+// latency. Devices behind one switch share the segments above it, so their traffic contends there.
 // - Device memory writes are posted: the device is charged the serialisation on its own link only;
 //   the write reaches the host after crossing every link and the host's delay is not waited for.
 // - Device memory reads are non-posted: request TLPs go up, the host answers (IOMMU + DRAM), the
 //   completions come down, each way crossing every link.
 // - Host MMIO writes (doorbells) go down, posted.
+// - MSIs: the device's interrupt write arrives with its own delay (the device model's msi_latency,
+//   no link booking), but never before the device's last posted write reached the host: PCIe
+//   ordering does not let a posted write pass an earlier one on the same path, so an interrupt
+//   cannot overtake the data or completion it announces, even when a shared link delays them.
+// - A shared link serves transfers in the order they are booked (first free gap), with no
+//   arbitration between the switch's ports and no flow-control credits: a device that books much
+//   posted data ahead (an SSD streaming large reads) delays another device's writes behind all of
+//   it, an upper bound of the interference a fair arbiter would give.
 // A transfer crosses the links cut-through: it may start on the next link once its first bytes
 // have arrived (previous start + latency + the switch's traversal), and cannot finish there before
 // it has finished on the previous one (+ latency + traversal).
@@ -69,6 +77,8 @@ public:
     tlm_utils::simple_initiator_socket<PcieLink> out_dma;  // to the IOMMU (or DRAM when off)
     tlm_utils::simple_target_socket<PcieLink> in_mmio;     // from the CPU
     tlm_utils::simple_initiator_socket<PcieLink> out_mmio; // to the device's registers
+    tlm_utils::simple_target_socket<PcieLink> in_msi;      // the device's MSI writes
+    tlm_utils::simple_initiator_socket<PcieLink> out_msi;  // to the CPU's interrupt delivery
 
     // A path of one link of its own (p.gen, p.lanes, p.latency).
     PcieLink(const sc_core::sc_module_name& name, const PcieLinkParams& p);
@@ -80,10 +90,13 @@ public:
     double bytes_per_s() const;
     const std::vector<PcieHop>& path() const { return path_; }
     PcieSegment& segment(std::size_t i = 0) { return *path_.at(i).seg; }
+    // When the device's last posted write reached the host (0: none yet).
+    Time last_posted_arrival() const { return last_posted_; }
 
 private:
     void dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
     void mmio(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
+    void msi(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
     // Sends `payload` bytes in `tlps` TLPs from `at` over the whole path; returns when the last
     // byte arrives at the far end, and in *first_end when it has left the first link.
     Time send(bool up, Time at, std::uint64_t payload, std::uint64_t tlps,
@@ -92,6 +105,7 @@ private:
     PcieLinkParams p_;
     std::unique_ptr<PcieSegment> own_;
     std::vector<PcieHop> path_;
+    Time last_posted_ = 0;
 };
 
 } // namespace iosim

@@ -1,6 +1,6 @@
 // PcieLink through its sockets: bandwidth per generation and width, posted writes, non-posted
-// reads, contention per direction, MMIO, error completions; paths over shared links behind a switch;
-// the MMIO router's BAR windows.
+// reads, contention per direction, MMIO, error completions; paths over shared links behind a
+// switch; the MMIO router's BAR windows.
 #include "models/common/stubs.h"
 #include "models/pcie/mmio_router.h"
 #include "models/pcie/pcie_link.h"
@@ -58,14 +58,18 @@ protected:
         link->out_dma.bind(host->in);
         cpu->out.bind(link->in_mmio);
         link->out_mmio.bind(regs->in);
+        irq = std::make_unique<StubInitiator>("irq");
+        apic = std::make_unique<StubTarget>("apic", 0);
+        irq->out.bind(link->in_msi);
+        link->out_msi.bind(apic->in);
     }
     static Time wire(std::uint64_t payload, std::uint64_t tlps) {
         return (payload + 24 * tlps) * kPerByte;
     }
 
     std::unique_ptr<PcieLink> link;
-    std::unique_ptr<StubInitiator> dev, cpu;
-    std::unique_ptr<StubTarget> host, regs;
+    std::unique_ptr<StubInitiator> dev, cpu, irq;
+    std::unique_ptr<StubTarget> host, regs, apic;
 };
 
 } // namespace
@@ -207,8 +211,10 @@ protected:
         a_link = std::make_unique<PcieSegment>("a", 2, 4, kLat);
         b_link = std::make_unique<PcieSegment>("b", 2, 4, kLat);
         shared = std::make_unique<PcieSegment>("up", 2, 4, kLat);
-        a = std::make_unique<PcieLink>("pa", p, std::vector<PcieHop>{{a_link.get(), kSw}, {shared.get(), 0}});
-        b = std::make_unique<PcieLink>("pb", p, std::vector<PcieHop>{{b_link.get(), kSw}, {shared.get(), 0}});
+        a = std::make_unique<PcieLink>(
+            "pa", p, std::vector<PcieHop>{{a_link.get(), kSw}, {shared.get(), 0}});
+        b = std::make_unique<PcieLink>(
+            "pb", p, std::vector<PcieHop>{{b_link.get(), kSw}, {shared.get(), 0}});
         da = std::make_unique<StubInitiator>("da");
         db = std::make_unique<StubInitiator>("db");
         ca = std::make_unique<StubInitiator>("ca");
@@ -225,6 +231,13 @@ protected:
         cb->out.bind(b->in_mmio);
         a->out_mmio.bind(ra->in);
         b->out_mmio.bind(rb->in);
+        for (PcieLink* l : {a.get(), b.get()}) {
+            const std::string n = l->basename();
+            irqs.push_back(std::make_unique<StubInitiator>((n + "_irq").c_str()));
+            apics.push_back(std::make_unique<StubTarget>((n + "_apic").c_str(), 0));
+            irqs.back()->out.bind(l->in_msi);
+            l->out_msi.bind(apics.back()->in);
+        }
     }
     static Time wire(std::uint64_t payload, std::uint64_t tlps) {
         return (payload + 24 * tlps) * kPerByte;
@@ -233,6 +246,8 @@ protected:
     std::unique_ptr<PcieLink> a, b;
     std::unique_ptr<StubInitiator> da, db, ca, cb;
     std::unique_ptr<StubTarget> host, host_b, ra, rb;
+    std::vector<std::unique_ptr<StubInitiator>> irqs; // MSIs of a, b
+    std::vector<std::unique_ptr<StubTarget>> apics;
 };
 
 } // namespace
@@ -310,4 +325,28 @@ TEST_F(ScTest, MmioRouterSendsEachBarWindowToItsDeviceWithTheOffset) {
     EXPECT_EQ(miss.status, tlm::TLM_ADDRESS_ERROR_RESPONSE);
     EXPECT_EQ(straddle.status, tlm::TLM_ADDRESS_ERROR_RESPONSE);
     EXPECT_EQ(router.decode_errors, 2u);
+}
+
+// An MSI may not pass the device's earlier posted write: when the shared uplink holds b's data
+// back, b's interrupt waits for it; a's, whose data went first, is not held longer than its own.
+TEST_F(PcieSwitchTest, AnMsiNeverArrivesBeforeTheDevicesLastPostedWrite) {
+    build();
+    std::uint32_t vec = 1;
+    run([&] {
+        da->write(0x1000, nullptr, 4096);
+        db->write(0x2000, nullptr, 4096);
+        wait_until(10 * kNs);
+        irqs[0]->write(0, &vec, 4); // with no delay of its own
+        irqs[1]->write(0, &vec, 4);
+        wait_until(20 * kUs);
+        irqs[0]->write(0, &vec, 4); // long after: not held
+    });
+    const Time w = wire(4096, 16);
+    EXPECT_EQ(a->last_posted_arrival(), kLat + kSw + w + kLat);
+    EXPECT_EQ(b->last_posted_arrival(), kLat + kSw + 2 * w + kLat);
+    ASSERT_EQ(apics[0]->accesses.size(), 2u);
+    ASSERT_EQ(apics[1]->accesses.size(), 1u);
+    EXPECT_EQ(apics[0]->accesses[0].at, a->last_posted_arrival());
+    EXPECT_EQ(apics[1]->accesses[0].at, b->last_posted_arrival());
+    EXPECT_EQ(apics[0]->accesses[1].at, 20 * kUs);
 }
