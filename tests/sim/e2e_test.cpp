@@ -520,3 +520,33 @@ TEST(Topology, EverySwitchCrossingOnTheCriticalPathAddsTheSwitchLatency) {
 
 } // namespace
 } // namespace simtest
+
+namespace simtest {
+namespace {
+
+// The SSD and the Wi-Fi NIC behind one switch with a Gen3 x1 uplink: the uplink carries exactly
+// the sum of both devices' traffic, and when large NVMe reads fill it, the Wi-Fi RX frames (and,
+// by PCIe ordering, the interrupts announcing them) wait behind the NVMe data.
+TEST(Topology, DevicesBehindOneSwitchShareTheUplink) {
+    TempDir tmp;
+    auto run = [&](const std::string& bs, const std::string& qd) {
+        return run_stats(tmp.fresh(bs),
+                         {config("shared_uplink.yaml"), "--set", "workloads.seqread.bs=" + bs,
+                          "--set", "workloads.seqread.iodepth=" + qd});
+    };
+    const json light = run("4KiB", "1"), heavy = run("128KiB", "8");
+    for (const json* s : {&light, &heavy}) {
+        EXPECT_EQ(count(*s, "pcie.uplink.up_bytes"),
+                  count(*s, "pcie.ssd.up_bytes") + count(*s, "pcie.nic.up_bytes"));
+        EXPECT_EQ(count(*s, "pcie.uplink.down_bytes"),
+                  count(*s, "pcie.ssd.down_bytes") + count(*s, "pcie.nic.down_bytes"));
+        EXPECT_GT(count(*s, "pcie.nic.up_bytes"), 0u);
+        EXPECT_EQ(count(*s, "pcie.iommu_group.nvme0"), count(*s, "pcie.iommu_group.wifi0"));
+    }
+    EXPECT_GE(num(heavy, "pcie.uplink.up_utilization"), 0.95);
+    EXPECT_GT(num(heavy, "workloads.wifi_rx.latency_ns.p50"),
+              5 * num(light, "workloads.wifi_rx.latency_ns.p50"));
+}
+
+} // namespace
+} // namespace simtest
