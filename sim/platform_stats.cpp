@@ -1,0 +1,257 @@
+// Platform::register_stats: every model's counters in the one Stats registry, under the names of
+// DESIGN.md's output contract and the README's Outputs table (workloads, iommu, kernel, cpu,
+// devices, pcie, memory, vfio).
+#include "sim/platform.h"
+
+#include "models/common/event_queue.h"
+
+#include <cmath>
+#include <string>
+
+namespace iosim {
+
+namespace {
+
+std::string key_of(Fn f) {
+    return std::string(fn_name(f));
+}
+
+} // namespace
+
+void Platform::register_stats() {
+    Stats& s = stats_;
+    auto window_s = [this] { return to_s(window_end - window_start); };
+
+    // workloads.<name>
+    for (auto& w : workloads_)
+        w->register_stats(s, window_s);
+
+    // iommu
+    Iommu* mmu = iommu_.get();
+    s.text("iommu.mode", [mmu] { return std::string(to_string(mmu->mode())); });
+    Iotlb& tlb = mmu->iotlb_mut();
+    s.counter("iommu.iotlb.lookups", &tlb.lookups);
+    s.counter("iommu.iotlb.hits", &tlb.hits);
+    s.counter("iommu.iotlb.misses", &tlb.misses);
+    s.value("iommu.iotlb.hit_rate",
+            [&tlb] { return tlb.lookups ? std::round(1e6 * tlb.hits / tlb.lookups) / 1e6 : 0.0; });
+    s.value("iommu.iotlb.entries_used", [&tlb] { return tlb.occupancy(); });
+    s.counter("iommu.translations", &mmu->translations);
+    s.counter("iommu.passthrough", &mmu->passthrough);
+    s.counter("iommu.walk.walks", &mmu->walks);
+    s.counter("iommu.walk.memory_reads", &mmu->walk_reads);
+    static const char* kLevels[] = {"pml4e", "pdpte", "pde"};
+    for (int l = 0; l < 3; ++l) {
+        s.counter(std::string("iommu.walk.cache.") + kLevels[l] + ".hits",
+                  &mmu->walk_cache_hits[l]);
+        s.counter(std::string("iommu.walk.cache.") + kLevels[l] + ".misses",
+                  &mmu->walk_cache_misses[l]);
+    }
+    s.time_ns("iommu.walk.busy_ns", &mmu->walk_ps);
+    s.time_ns("iommu.walk.wait_ns", &mmu->walk_wait_ps);
+    s.counter("iommu.invalidation.commands", &mmu->cmd_total);
+    s.counter("iommu.invalidation.invalidate_pages", &mmu->cmd_inv_pages);
+    s.counter("iommu.invalidation.invalidate_all", &mmu->cmd_inv_all);
+    s.counter("iommu.invalidation.completion_waits", &mmu->cmd_completion_waits);
+    IommuDriver* drv = drv_.get();
+    s.time_ns("iommu.invalidation.wait_ns", &drv->wait_ps);
+    s.time_ns("iommu.invalidation.lock_spin_ns", &drv->lock_spin_ps);
+    s.time_ns("iommu.invalidation.busy_ns", &mmu->cmd_busy_ps);
+    s.counter("iommu.faults", &mmu->faults_total);
+    s.counter("iommu.faults_dropped", &mmu->faults_dropped);
+
+    // kernel
+    DmaApi* d = dma_.get();
+    s.counter("kernel.dma.map_calls", &d->map_calls);
+    s.counter("kernel.dma.unmap_calls", &d->unmap_calls);
+    s.counter("kernel.dma.map_sg_calls", &d->map_sg_calls);
+    s.counter("kernel.dma.unmap_sg_calls", &d->unmap_sg_calls);
+    s.counter("kernel.dma.ptes_mapped", &d->ptes_mapped);
+    s.counter("kernel.dma.ptes_unmapped", &d->ptes_unmapped);
+    s.counter("kernel.iova.alloc_fast", &d->iova_alloc_fast);
+    s.counter("kernel.iova.alloc_slow", &d->iova_alloc_slow);
+    s.counter("kernel.iova.alloc_failed", &d->iova_alloc_failed);
+    s.time_ns("kernel.iova.rbtree_lock_spin_ns", &d->iova_rbtree_lock_spin_ps);
+    s.counter("kernel.flush_queue.flushes", &d->fq_flushes);
+    s.counter("kernel.flush_queue.flushes_full", &d->fq_flushes_full);
+    s.counter("kernel.flush_queue.flushes_timer", &d->fq_flushes_timer);
+    s.counter("kernel.flush_queue.entries", &d->fq_entries);
+    s.counter("kernel.flush_queue.freed", &d->fq_freed);
+
+    // cpu
+    Cpu* cpu = cpu_.get();
+    for (unsigned i = 0; i < cpu->cores(); ++i) {
+        s.value("cpu.core." + std::to_string(i) + ".utilization", [this, cpu, i] {
+            const double w = static_cast<double>(window_end - window_start);
+            return w > 0 ? std::round(1e6 * cpu->busy_ps[i] / w) / 1e6 : 0.0;
+        });
+    }
+    auto busy_total = [cpu] {
+        std::uint64_t b = 0;
+        for (auto v : cpu->busy_ps)
+            b += v;
+        return b;
+    };
+    s.value("cpu.cores", [cpu] { return cpu->cores(); });
+    s.value("cpu.utilization", [this, cpu, busy_total] {
+        const double w = static_cast<double>(window_end - window_start) * cpu->cores();
+        return w > 0 ? std::round(1e6 * busy_total() / w) / 1e6 : 0.0;
+    });
+    s.value("cpu.busy_ns", [busy_total] { return std::round(to_ns(busy_total())); });
+    s.value("cpu.ns_per_io", [this, busy_total] {
+        const std::uint64_t n = ios_completed();
+        return n ? std::round(to_ns(busy_total()) / n) : 0.0;
+    });
+    s.counter("cpu.irqs", &cpu->irqs);
+    s.counter("cpu.work_items", &cpu->items);
+    KernelAccounting& acct = cpu->accounting();
+    for (std::size_t i = 0; i < kFnCount; ++i) {
+        const std::string name = key_of(static_cast<Fn>(i));
+        s.time_ns("cpu.busy_ns_by_function." + name, &acct.excl_ps[i]);
+        s.time_ns("cpu.inclusive_ns_by_function." + name, &acct.incl_ps[i]);
+        s.counter("cpu.calls_by_function." + name, &acct.calls[i]);
+    }
+    s.on_reset([cpu] { cpu->reset_busy(sim_now()); });
+
+    // devices and links
+    NvmeCtrl* n = nvme_.get();
+    s.counter("devices.nvme0.commands", &n->commands);
+    s.counter("devices.nvme0.reads", &n->reads);
+    s.counter("devices.nvme0.writes", &n->writes);
+    s.counter("devices.nvme0.bytes_read", &n->bytes_read);
+    s.counter("devices.nvme0.bytes_written", &n->bytes_written);
+    s.counter("devices.nvme0.sqe_fetches", &n->sqe_fetches);
+    s.counter("devices.nvme0.msis", &n->msis);
+    s.counter("devices.nvme0.dma_errors", &n->dma_errors);
+    if (wifi_) {
+        // devices.wifi0: the NIC and its air; kernel.mt76: the driver
+        Mt7921* w = wifi_.get();
+        const std::string k = "devices.wifi0.";
+        s.counter(k + "tx_packets", &w->tx_packets);
+        s.counter(k + "tx_bytes", &w->tx_bytes);
+        s.counter(k + "tx_ampdus", &w->tx_ampdus);
+        s.counter(k + "tx_subframes", &w->tx_subframes);
+        s.counter(k + "rx_packets", &w->rx_packets);
+        s.counter(k + "rx_bytes", &w->rx_bytes);
+        s.counter(k + "rx_ampdus", &w->rx_ampdus);
+        s.counter(k + "rx_subframes", &w->rx_subframes);
+        s.counter(k + "rx_dropped", &w->rx_dropped);
+        s.counter(k + "ap_dropped", &w->ap_dropped);
+        s.counter(k + "tx_free_events", &w->tx_free_events);
+        s.counter(k + "desc_fetches", &w->desc_fetches);
+        s.counter(k + "msis", &w->msis);
+        s.counter(k + "dma_errors", &w->dma_errors);
+        s.counter(k + "stale_doorbells", &w->stale_doorbells);
+        s.time_ns(k + "air_busy_ns", &w->air_busy_ps);
+        s.value(k + "air_utilization", [w, this] {
+            const double win = static_cast<double>(window_end - window_start);
+            return win > 0 ? std::round(1e6 * std::min(1.0, w->air_busy_ps / win)) / 1e6 : 0.0;
+        });
+        s.value(k + "ampdu_subframes_mean", [w] {
+            const std::uint64_t n = w->tx_ampdus + w->rx_ampdus;
+            return n ? std::round(100.0 * (w->tx_subframes + w->rx_subframes) / n) / 100 : 0.0;
+        });
+        s.value(k + "phy_rate_bits_per_s", [w] { return std::round(w->air().phy_rate_bps()); });
+        Mt76Driver* m = wifi_drv_.get();
+        s.counter("kernel.mt76.tx_queued", &m->tx_queued);
+        s.counter("kernel.mt76.tx_busy", &m->tx_busy);
+        s.counter("kernel.mt76.tx_free_events", &m->tx_free_events);
+        s.counter("kernel.mt76.tx_free_unmaps", &m->tx_free_unmaps);
+        s.counter("kernel.mt76.tx_freed", &m->tx_freed);
+        s.counter("kernel.mt76.tx_cleaned", &m->tx_cleaned);
+        s.counter("kernel.mt76.rx_frames", &m->rx_frames);
+        s.counter("kernel.mt76.irqs", &m->irqs);
+        s.counter("kernel.mt76.napi_polls", &m->napi_polls);
+        s.counter("kernel.mt76.napi_budget_hits", &m->napi_budget_hits);
+        // page_pool keeps its own totals: report what happened after the warm-up
+        s.value("kernel.mt76.page_pool.maps",
+                [m, this] { return static_cast<double>(m->page_pool().maps() - pool_maps0_); });
+        s.value("kernel.mt76.page_pool.unmaps",
+                [m, this] { return static_cast<double>(m->page_pool().unmaps() - pool_unmaps0_); });
+        s.value("kernel.mt76.page_pool.recycled", [m, this] {
+            return static_cast<double>(m->page_pool().recycled() - pool_recycled0_);
+        });
+        s.value("kernel.mt76.page_pool.pages_in_flight",
+                [m] { return static_cast<double>(m->page_pool().pages_in_flight()); });
+        s.on_reset([m, this] {
+            pool_maps0_ = m->page_pool().maps();
+            pool_unmaps0_ = m->page_pool().unmaps();
+            pool_recycled0_ = m->page_pool().recycled();
+        });
+    }
+    for (auto& seg : segments_) {
+        if (!seg) continue;
+        PcieSegment* l = seg.get();
+        const std::string k = "pcie." + l->name + ".";
+        s.counter(k + "up_bytes", &l->up_bytes);
+        s.counter(k + "down_bytes", &l->down_bytes);
+        s.value(k + "up_utilization", [l, this] {
+            const double w = static_cast<double>(window_end - window_start);
+            return w > 0 ? std::round(1e6 * l->up_busy_ps / w) / 1e6 : 0.0;
+        });
+        s.value(k + "down_utilization", [l, this] {
+            const double w = static_cast<double>(window_end - window_start);
+            return w > 0 ? std::round(1e6 * l->down_busy_ps / w) / 1e6 : 0.0;
+        });
+        s.on_reset([l] { l->up_busy_ps = l->down_busy_ps = 0; });
+    }
+    for (const std::string& dev : topo_.topology.endpoints()) {
+        const int g = topo_.topology.group_of(dev);
+        s.value("pcie.iommu_group." + dev, [g] { return g; });
+    }
+    Memory* m = mem_.get();
+    s.counter("memory.reads", &m->reads);
+    s.counter("memory.writes", &m->writes);
+    s.counter("memory.read_bytes", &m->read_bytes);
+    s.counter("memory.write_bytes", &m->write_bytes);
+    s.time_ns("memory.busy_ns", &m->busy_ps);
+    register_vfio_stats();
+    if (!nvme_drv_) return; // nvme0 bound to vfio-pci
+    NvmeDriver* nd = nvme_drv_.get();
+    s.counter("kernel.nvme.submitted", &nd->submitted);
+    s.counter("kernel.nvme.completed", &nd->completed);
+    s.counter("kernel.nvme.errors", &nd->errors);
+    s.counter("kernel.nvme.irqs", &nd->irqs);
+    s.counter("kernel.nvme.cq_doorbells", &nd->cq_doorbells);
+}
+
+// ---------------------------------------------------------------- VFIO (issue 3)
+// nvme0 bound to vfio-pci and assigned to one workload's process: SPDK's userspace driver
+// (ioengine spdk) or a VM (type vm). The process gets a type1 container whose unmanaged domain
+// the device's requester id points at (translated in passthrough, strict and lazy alike: VFIO
+// domains are not DMA domains, iommu.strict does not apply), or, under mode off, vfio-pci's
+// no-IOMMU mode (physical addresses, nothing mapped).
+
+void Platform::register_vfio_stats() {
+    if (!vfio_) return;
+    Stats& s = stats_;
+    VfioDriver* v = vfio_.get();
+    // Totals of the run, warm-up included: the set-up (MAP_DMA at start) is not steady state and
+    // would otherwise be erased by the reset.
+    auto n = [&s](const std::string& name, const std::uint64_t* p) {
+        s.value(name, [p] { return static_cast<double>(*p); });
+    };
+    s.text("vfio.device", [] { return std::string("nvme0"); });
+    s.value("vfio.group", [this] { return vfio_group_; });
+    s.text("vfio.owner", [this] { return vfio_owner_; });
+    s.text("vfio.mode", [v] {
+        return std::string(v->noiommu() ? "no-IOMMU (enable_unsafe_noiommu_mode: the user programs "
+                                          "physical addresses; pages pinned, nothing mapped)"
+                                        : "type1 (an unmanaged, translated domain for the group)");
+    });
+    s.text("vfio.strict_applies", [] {
+        return std::string("no (VFIO domains are unmanaged: iommu.strict and lazy do not apply)");
+    });
+    n("vfio.map_dma_calls", &v->map_dma_calls);
+    n("vfio.unmap_dma_calls", &v->unmap_dma_calls);
+    n("vfio.pages_pinned", &v->pages_pinned);
+    n("vfio.pages_unpinned", &v->pages_unpinned);
+    n("vfio.leaves_mapped", &v->leaves_mapped);
+    n("vfio.leaves_unmapped", &v->leaves_unmapped);
+    n("vfio.iova_to_phys_calls", &v->iova_to_phys_calls);
+    n("vfio.iotlb_syncs", &v->iotlb_syncs);
+    s.value("vfio.map_ns", [v] { return std::round(to_ns(v->map_ps)); });
+    s.value("vfio.unmap_ns", [v] { return std::round(to_ns(v->unmap_ps)); });
+}
+
+} // namespace iosim
