@@ -67,11 +67,11 @@ PlatformTopology topology_from_config(const cfg::Config& c) {
         nd.acs = c.flag(k + "acs");
         nd.functions = static_cast<unsigned>(c.integer(k + "functions"));
         if (c.is_set(k + "acs") && nd.kind != TopoNode::Kind::Switch)
-            c.fail(k + "acs", "applies to switches only ('" + n + "' is of kind " +
-                                  c.str(k + "kind") + ")");
+            c.fail(k + "acs",
+                   "applies to switches only ('" + n + "' is of kind " + c.str(k + "kind") + ")");
         if (c.is_set(k + "functions") && nd.kind != TopoNode::Kind::Endpoint)
-            c.fail(k + "functions", "applies to endpoints only ('" + n + "' is of kind " +
-                                        c.str(k + "kind") + ")");
+            c.fail(k + "functions",
+                   "applies to endpoints only ('" + n + "' is of kind " + c.str(k + "kind") + ")");
         nodes.push_back(nd);
     }
     std::vector<TopoLink> links;

@@ -165,9 +165,9 @@ Platform::Platform(const cfg::Config& c) {
     for (std::size_t i = 0; i < tlinks.size(); ++i) {
         const bool internal = tlinks[i].upstream == topo_.topology.root_complex();
         segments_.push_back(internal ? nullptr
-                                     : std::make_unique<PcieSegment>(
-                                           topo_.link_names[i], tlinks[i].gen, tlinks[i].lanes,
-                                           tlinks[i].latency));
+                                     : std::make_unique<PcieSegment>(topo_.link_names[i],
+                                                                     tlinks[i].gen, tlinks[i].lanes,
+                                                                     tlinks[i].latency));
     }
     mmio_ = std::make_unique<MmioRouter>("mmio");
     cpu_->out_mmio.bind(mmio_->in);

@@ -68,8 +68,7 @@ private:
     // other devices crossing them; its BAR window in the CPU's MMIO space. Returns the BAR base.
     // Latency of the device's path beyond its own link (switches, links above, the root complex).
     Time path_extra_latency(const std::string& device) const;
-    std::uint64_t attach_pcie(PcieLink*& link, const std::string& device,
-                              const PcieLinkParams& lp);
+    std::uint64_t attach_pcie(PcieLink*& link, const std::string& device, const PcieLinkParams& lp);
 
     Stats stats_;
     KernelCosts costs_;
@@ -80,7 +79,7 @@ private:
     std::unique_ptr<Cpu> cpu_;
     PlatformTopology topo_;
     std::vector<std::unique_ptr<PcieSegment>> segments_; // per topology link; null: internal
-    std::vector<std::unique_ptr<PcieLink>> paths_;        // one per device
+    std::vector<std::unique_ptr<PcieLink>> paths_;       // one per device
     std::unique_ptr<MmioRouter> mmio_;
     PcieLink* nvme_link_ = nullptr;
     std::unique_ptr<NvmeCtrl> nvme_;

@@ -124,14 +124,17 @@ PcieTopology PcieTopology::build(const std::vector<TopoNode>& nodes,
     for (std::size_t i = 0; i < n; ++i) {
         const TopoNode& nd = nodes[i];
         if (nd.name.empty()) fail("node " + std::to_string(i) + " has an empty name");
-        if (!t.index_.emplace(nd.name, i).second) fail_node(nd.name, "duplicate node " + q(nd.name));
+        if (!t.index_.emplace(nd.name, i).second)
+            fail_node(nd.name, "duplicate node " + q(nd.name));
         if (nd.acs && nd.kind != Kind::Switch)
-            fail_node(nd.name, q(nd.name) + " is " + a_kind(nd.kind) + ": acs applies to switches only");
+            fail_node(nd.name,
+                      q(nd.name) + " is " + a_kind(nd.kind) + ": acs applies to switches only");
         if (nd.kind == Kind::Endpoint && (nd.functions < 1 || nd.functions > 8))
             fail_node(nd.name, "endpoint " + q(nd.name) + " has " + std::to_string(nd.functions) +
-                 " functions (expected 1..8)");
+                                   " functions (expected 1..8)");
         if (nd.kind != Kind::Endpoint && nd.functions != 1)
-            fail_node(nd.name, q(nd.name) + " is " + a_kind(nd.kind) + ": functions applies to endpoints only");
+            fail_node(nd.name, q(nd.name) + " is " + a_kind(nd.kind) +
+                                   ": functions applies to endpoints only");
         if (nd.kind == Kind::RootComplex) {
             roots.push_back(q(nd.name));
             t.root_ = i;
@@ -142,7 +145,7 @@ PcieTopology PcieTopology::build(const std::vector<TopoNode>& nodes,
                 auto [it, fresh] = rids.emplace(nd.bus_dev + f, i);
                 if (!fresh)
                     fail_node(nd.name, q(nodes[it->second].name) + " and " + q(nd.name) +
-                         " overlap at routing ID " + rid(nd.bus_dev + f));
+                                           " overlap at routing ID " + rid(nd.bus_dev + f));
             }
         }
     }
@@ -178,26 +181,28 @@ PcieTopology PcieTopology::build(const std::vector<TopoNode>& nodes,
         if (up.kind == Kind::Endpoint)
             fail_link(li, where + "endpoint " + q(up.name) + " cannot have children");
         if (down.kind == Kind::RootComplex)
-            fail_link(li, where + "the root complex " + q(down.name) + " cannot be downstream of a link");
+            fail_link(li, where + "the root complex " + q(down.name) +
+                              " cannot be downstream of a link");
         if (up.kind == Kind::RootComplex && down.kind != Kind::RootPort)
-            fail_link(li, where + "the root complex connects to root ports only, " + q(down.name) + " is " +
-                 a_kind(down.kind));
+            fail_link(li, where + "the root complex connects to root ports only, " + q(down.name) +
+                              " is " + a_kind(down.kind));
         if (down.kind == Kind::RootPort && up.kind != Kind::RootComplex)
             fail_link(li, where + "root port " + q(down.name) +
-                 " must hang from the root complex, not from " + kind_name(up.kind) + " " +
-                 q(up.name));
+                              " must hang from the root complex, not from " + kind_name(up.kind) +
+                              " " + q(up.name));
         if (parent_link[v] != kNone)
             fail_link(li, q(down.name) + " is connected twice upstream: to " +
-                 q(links[parent_link[v]].upstream) + " (link " + link_id(parent_link[v]) +
-                 ") and " + q(up.name) + " (link " + link_id(li) + ")");
+                              q(links[parent_link[v]].upstream) + " (link " +
+                              link_id(parent_link[v]) + ") and " + q(up.name) + " (link " +
+                              link_id(li) + ")");
         parent_link[v] = li;
         // A root port is the upstream end of exactly one link; fan-out needs a switch.
         if (up.kind == Kind::RootPort) {
             if (child_link[u] != kNone)
-                fail_link(li, "root port " + q(up.name) +
-                     " has more than one downstream link: " + q(links[child_link[u]].downstream) +
-                     " (link " + link_id(child_link[u]) + ") and " + q(down.name) +
-                     " (link " + link_id(li) + ")");
+                fail_link(li, "root port " + q(up.name) + " has more than one downstream link: " +
+                                  q(links[child_link[u]].downstream) + " (link " +
+                                  link_id(child_link[u]) + ") and " + q(down.name) + " (link " +
+                                  link_id(li) + ")");
             child_link[u] = li;
         }
         boost::add_edge(u, v, EdgeProps{li}, g);
@@ -237,8 +242,8 @@ PcieTopology PcieTopology::build(const std::vector<TopoNode>& nodes,
                 if (first == kNone) first = i;
             }
         if (!lost.empty())
-            fail_node(nodes[first].name, "not connected to the root complex " +
-                                             q(nodes[t.root_].name) + ": " + lost);
+            fail_node(nodes[first].name,
+                      "not connected to the root complex " + q(nodes[t.root_].name) + ": " + lost);
     }
 
     // Paths: the chain of uplinks from each endpoint to the root complex, reversed.

@@ -311,7 +311,8 @@ const std::vector<BadInput>& cases() {
          "sim: bad.yaml:18:38: error: platform.pcie.links.d.downstream: PCIe topology: link 'd' "
          "('sw0' -> 'nic9'): unknown node 'nic9'\n"},
         {"TopologyWithoutTheDevice",
-         std::string(kTopo).replace(std::string(kTopo).find("nvme0"), 5, "nvme1")
+         std::string(kTopo)
+             .replace(std::string(kTopo).find("nvme0"), 5, "nvme1")
              .replace(std::string(kTopo).find("downstream: nvme0") - 0, 17, "downstream: nvme1"),
          {"bad.yaml"},
          "sim: bad.yaml:9:18: error: platform.pcie.nodes.rc.kind: the platform's device 'nvme0' "
@@ -462,8 +463,9 @@ TEST(Cli, Help) {
     const SimRun r = run_sim({"--help"});
     EXPECT_EQ(r.status, 0) << describe(r);
     EXPECT_EQ(r.err, "");
-    for (const char* opt : {"--set", "--seed", "--duration", "--validate", "--print-config",
-                            "--list-params", "--format", "--output", "--quiet", "--jobs", "--topology"})
+    for (const char* opt :
+         {"--set", "--seed", "--duration", "--validate", "--print-config", "--list-params",
+          "--format", "--output", "--quiet", "--jobs", "--topology"})
         EXPECT_NE(r.out.find(opt), std::string::npos) << opt << " missing from --help:\n" << r.out;
 }
 
@@ -479,9 +481,9 @@ TEST(Cli, TopologyWritesDotWithGroups) {
         << r.out;
     EXPECT_NE(r.out.find("\"sw0\" -> \"nvme0\" [label=\"Gen4 x4\"];"), std::string::npos);
     // With ACS on the switch, each endpoint is a group of its own; to a file this time.
-    const SimRun acs = run_sim({"t.yaml", "--set", "platform.pcie.nodes.sw0.acs=true",
-                                "--topology", tmp / "t.dot"},
-                               tmp.path().string());
+    const SimRun acs = run_sim(
+        {"t.yaml", "--set", "platform.pcie.nodes.sw0.acs=true", "--topology", tmp / "t.dot"},
+        tmp.path().string());
     EXPECT_EQ(acs.status, 0) << describe(acs);
     std::ifstream f(tmp / "t.dot");
     std::stringstream dot;

@@ -227,8 +227,9 @@ compare:
     EXPECT_NE(dump.find("      cmd_latency: 2us\n"), std::string::npos);
     EXPECT_NE(dump.find("    bandwidth: 12.8GB/s\n"), std::string::npos);
     EXPECT_NE(dump.find("    alloc_iova: 700\n"), std::string::npos);
-    EXPECT_NE(dump.find("  seqwrite:\n    type: fio\n    device: nvme0\n    rw: write\n    bs: 1MiB\n"),
-              std::string::npos);
+    EXPECT_NE(
+        dump.find("  seqwrite:\n    type: fio\n    device: nvme0\n    rw: write\n    bs: 1MiB\n"),
+        std::string::npos);
     EXPECT_EQ(dump.find("compare"), std::string::npos); // a variant's config has no compare
     EXPECT_EQ(dump.rfind("sim:\n", 0), 0u);             // schema order
 

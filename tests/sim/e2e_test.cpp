@@ -503,10 +503,9 @@ TEST(Topology, NarrowUplinkCapsThroughputAndCarriesTheSsdTraffic) {
 // data and CQE writes are posted and overlap with nothing the I/O waits for.
 TEST(Topology, EverySwitchCrossingOnTheCriticalPathAddsTheSwitchLatency) {
     TempDir tmp;
-    std::vector<std::string> qd1 = {config("topo_switch.yaml"), "--set",
-                                    "workloads.seqread.bs=4KiB", "--set",
-                                    "workloads.seqread.iodepth=1", "--set",
-                                    "workloads.seqread.jobs=1"};
+    std::vector<std::string> qd1 = {
+        config("topo_switch.yaml"),    "--set", "workloads.seqread.bs=4KiB", "--set",
+        "workloads.seqread.iodepth=1", "--set", "workloads.seqread.jobs=1"};
     auto with_sw = [&](const std::string& lat) {
         auto a = qd1;
         a.insert(a.end(), {"--set", "platform.pcie.switch_latency=" + lat});

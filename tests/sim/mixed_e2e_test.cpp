@@ -62,7 +62,8 @@ TEST(Mixed, BothDevicesRunAndEachPathKeepsItsCounts) {
 TEST(Mixed, StrictNvmeTrafficRaisesWifiLatencyOffAndLazyDoNot) {
     TempDir tmp;
     auto p99 = [](const json& s) { return num(s, "workloads.wifi_rx.latency_ns.p99"); };
-    const json strict_light = run_mixed(tmp, "strict", 1), strict_heavy = run_mixed(tmp, "strict", 16);
+    const json strict_light = run_mixed(tmp, "strict", 1),
+               strict_heavy = run_mixed(tmp, "strict", 16);
     const json off_light = run_mixed(tmp, "off", 1), off_heavy = run_mixed(tmp, "off", 16);
     const json lazy_light = run_mixed(tmp, "lazy", 1), lazy_heavy = run_mixed(tmp, "lazy", 16);
     // Heavy strict NVMe: the cores spin on iommu->lock and wait for completion waits...
