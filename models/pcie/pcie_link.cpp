@@ -18,6 +18,8 @@ PcieLink::PcieLink(const sc_core::sc_module_name& name, const PcieLinkParams& p,
         own_ = std::make_unique<PcieSegment>(basename(), p.gen, p.lanes, p.latency);
         path_.push_back({own_.get(), 0});
     }
+    posted_[0].assign(path_.size(), Posted{});
+    posted_[1].assign(path_.size(), Posted{});
     in_dma.register_b_transport(this, &PcieLink::dma);
     in_mmio.register_b_transport(this, &PcieLink::mmio);
     in_msi.register_b_transport(this, &PcieLink::msi);
@@ -30,7 +32,8 @@ double PcieLink::bytes_per_s() const {
     return bw;
 }
 
-Time PcieLink::send(bool up, Time at, std::uint64_t payload, std::uint64_t tlps, Time* first_end) {
+Time PcieLink::send(bool up, Time at, std::uint64_t payload, std::uint64_t tlps, bool posted,
+                    Time* first_end) {
     const std::uint64_t wire = payload + tlps * p_.tlp_overhead;
     const std::size_t n = path_.size();
     Time prev_start = 0, prev_end = 0, gap = 0; // gap: latency + traversal from the previous link
@@ -45,7 +48,14 @@ Time PcieLink::send(bool up, Time at, std::uint64_t payload, std::uint64_t tlps,
             if (!up) gap += h.after;
             earliest = std::max(prev_start + gap, prev_end + gap > ser ? prev_end + gap - ser : 0);
         }
+        // A posted write issued after another may not start before it (the link's gap search
+        // could otherwise slot it in ahead); one booked ahead of time and issued earlier may.
+        Posted& order = posted_[up][up ? k : n - 1 - k];
+        const bool in_order = posted && earliest >= order.arrival;
+        if (in_order) earliest = std::max(earliest, order.start);
+        const Time arrival = earliest;
         const Resource::Grant g = (up ? s.up : s.down).acquire(earliest, ser);
+        if (in_order) order = {arrival, g.start};
         if (up) {
             s.up_bytes += wire;
             s.tlps_up += tlps;
@@ -70,7 +80,7 @@ void PcieLink::dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     if (tx.is_write()) {
         const std::uint64_t tlps = (len + p_.max_payload - 1) / p_.max_payload;
         Time left = 0;
-        const Time arrival = send(true, start, len, tlps, &left);
+        const Time arrival = send(true, start, len, tlps, true, &left);
         last_posted_ = std::max(last_posted_, arrival);
         sc_core::sc_time host = to_sc(arrival - now);
         out_dma->b_transport(tx, host);
@@ -80,15 +90,15 @@ void PcieLink::dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     }
     // Non-posted read: requests up, completions (cut at max_payload) down.
     const std::uint64_t reqs = (len + p_.max_read_request - 1) / p_.max_read_request;
-    sc_core::sc_time host = to_sc(send(true, start, 0, reqs) - now);
+    sc_core::sc_time host = to_sc(send(true, start, 0, reqs, false) - now);
     out_dma->b_transport(tx, host);
     if (tx.get_response_status() != tlm::TLM_OK_RESPONSE) {
         // An unsupported-request completion still comes back down.
-        delay = to_sc(send(false, now + host.value(), 0, 1) - now);
+        delay = to_sc(send(false, now + host.value(), 0, 1, false) - now);
         return;
     }
     const std::uint64_t cpls = (len + p_.max_payload - 1) / p_.max_payload;
-    delay = to_sc(send(false, now + host.value(), len, cpls) - now);
+    delay = to_sc(send(false, now + host.value(), len, cpls, false) - now);
 }
 
 void PcieLink::msi(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
@@ -101,9 +111,10 @@ void PcieLink::mmio(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     const Time now = sim_now();
     const std::uint64_t len = tx.get_data_length();
     // A write TLP carries its data; a read request is a header only, its data comes back up.
-    sc_core::sc_time dev = to_sc(send(false, now + delay.value(), tx.is_read() ? 0 : len, 1) - now);
+    sc_core::sc_time dev =
+        to_sc(send(false, now + delay.value(), tx.is_read() ? 0 : len, 1, !tx.is_read()) - now);
     out_mmio->b_transport(tx, dev);
-    if (tx.is_read()) delay = to_sc(send(true, now + dev.value(), len, 1) - now);
+    if (tx.is_read()) delay = to_sc(send(true, now + dev.value(), len, 1, false) - now);
     // Posted MMIO writes: the CPU's store cost is charged by the kernel function that does it.
 }
 

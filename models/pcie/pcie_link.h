@@ -99,13 +99,20 @@ private:
     void msi(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
     // Sends `payload` bytes in `tlps` TLPs from `at` over the whole path; returns when the last
     // byte arrives at the far end, and in *first_end when it has left the first link.
-    Time send(bool up, Time at, std::uint64_t payload, std::uint64_t tlps,
+    // Posted transfers (writes) keep their order on every link of the path, as PCIe requires of
+    // posted requests on one path: one issued later starts on a link no earlier than the one
+    // issued before it.
+    Time send(bool up, Time at, std::uint64_t payload, std::uint64_t tlps, bool posted,
               Time* first_end = nullptr);
 
     PcieLinkParams p_;
     std::unique_ptr<PcieSegment> own_;
     std::vector<PcieHop> path_;
     Time last_posted_ = 0;
+    struct Posted {
+        Time arrival = 0, start = 0; // of the latest-issued posted write on a hop
+    };
+    std::vector<Posted> posted_[2]; // per direction (0 down, 1 up), per hop
 };
 
 } // namespace iosim
