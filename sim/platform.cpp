@@ -215,12 +215,19 @@ Platform::Platform(const cfg::Config& c) {
         try {
             AirChannel check(wp.phy);
         } catch (const std::invalid_argument& e) {
-            // Blame the PHY key the user set last in table order (the one most likely off).
-            std::string key = "platform.wifi.phy.mcs";
-            for (const char* k : {"standard", "width", "nss", "gi", "mcs"})
-                if (c.is_set(std::string("platform.wifi.phy.") + k))
-                    key = std::string("platform.wifi.phy.") + k;
+            // Blame the PHY key the message is about (an MCS invalid for a width and stream count
+            // is the MCS's) if the user set it.
             std::string msg = e.what();
+            std::string key = "platform.wifi.phy.mcs";
+            if (msg.find("channel width") != std::string::npos) key = "platform.wifi.phy.width";
+            if (msg.find("guard interval") != std::string::npos) key = "platform.wifi.phy.gi";
+            if (msg.find("spatial streams") != std::string::npos) key = "platform.wifi.phy.nss";
+            // A default made invalid by another key the user set (standard: vht with the
+            // default MCS 11): blame the key the user set.
+            if (!c.is_set(key))
+                for (const char* k : {"standard", "width", "nss", "gi", "mcs"})
+                    if (c.is_set(std::string("platform.wifi.phy.") + k))
+                        key = std::string("platform.wifi.phy.") + k;
             if (msg.rfind("wifi: ", 0) == 0) msg = msg.substr(6);
             c.fail(key, msg);
         }
@@ -548,6 +555,12 @@ void Platform::build_vfio(const cfg::Config& c, std::uint64_t user_base, std::ui
                                         "is " +
                                         std::to_string(cores) + ")");
         if (p.guest_memory % 4096) c.fail(k + "guest_memory", "must be a multiple of 4 KiB");
+        const Time run_end = c.time("sim.warmup") + c.time("sim.duration");
+        if (p.hold > run_end)
+            c.fail(k + "hold", "the VM would be torn down after the run ends (sim.warmup + "
+                               "sim.duration = " +
+                                   std::to_string(run_end / kUs) +
+                                   " us): hold at most that, or 0 to tear it down at the end");
         if (p.guest_memory > lp.size / 2)
             c.fail(k + "guest_memory",
                    std::to_string(p.guest_memory) + " bytes do not fit the VM's share of memory (" +

@@ -104,14 +104,16 @@ RunResult run_simulation(Platform& p, const cfg::Config& c, const RunOptions& o)
     // Drain: no new I/O; what is in flight completes; the lazy flush timer empties the queues.
     for (auto& w : p.workloads())
         w->stop();
-    // A VM's VFIO set-up and teardown (seconds of one core's work for a large fragmented guest)
-    // may still be running: it gets longer.
-    const Time drain_limit = sim_now() + (p.vfio() ? 60 * kSec : kSec);
+    // A VM's VFIO set-up and teardown (about 0.1 s of one core per GiB of fragmented guest) may
+    // still be running: it gets as long as a guest of the largest memory would need.
+    const Time drain = p.vfio() ? 1000 * kSec : kSec;
+    const Time drain_limit = sim_now() + drain;
     while (p.ios_inflight() && sim_now() < drain_limit)
-        sc_core::sc_start(to_sc(100 * kUs));
+        sc_core::sc_start(to_sc(p.vfio() ? 10 * kMs : 100 * kUs));
     if (p.ios_inflight())
         throw std::runtime_error("the drain did not finish: " + std::to_string(p.ios_inflight()) +
-                                 " I/Os still in flight 1 s after the end of the run");
+                                 " I/Os (or VM set-ups and teardowns) still in flight " +
+                                 std::to_string(drain / kSec) + " s after the end of the run");
     // VFIO: a VM torn down at the end of the run (workloads.*.hold 0) unmaps during the drain;
     // its figures and vfio.* (totals of the whole run) are read again once it is done.
     if (p.vfio()) {

@@ -271,6 +271,12 @@ const std::vector<BadInput>& cases() {
           "platform.wifi.phy.width=60MHz"},
          "sim: --set 'platform.wifi.phy.width=60MHz': error: platform.wifi.phy.width: channel "
          "width must be 20, 40, 80 or 160 MHz, got 60\n"},
+        {"WifiPhyGuardInterval",
+         kGood,
+         {"bad.yaml", "--set", "platform.wifi.present=true", "--set", "platform.wifi.phy.mcs=9",
+          "--set", "platform.wifi.phy.gi=0.4us"},
+         "sim: --set 'platform.wifi.phy.gi=0.4us': error: platform.wifi.phy.gi: HE (802.11ax) "
+         "guard interval must be 0.8, 1.6 or 3.2 us, got 0.4 us\n"},
         {"WifiIrqCpuNotACore",
          kGood,
          {"bad.yaml", "--set", "platform.wifi.present=true", "--set", "platform.wifi.irq_cpu=5"},

@@ -245,6 +245,12 @@ TEST(VfioConfig, RlimitMemlockExceededNamesTheKey) {
                  "RLIMIT_MEMLOCK (8388608 bytes)");
 }
 
+TEST(VfioConfig, AHoldPastTheEndOfTheRunIsRefused) {
+    const SimRun r = run_bad({config("vfio_vm.yaml"), "--set", "workloads.guest.hold=100s"});
+    expect_error(r, "workloads.guest.hold",
+                 "the VM would be torn down after the run ends (sim.warmup + sim.duration = ");
+}
+
 TEST(VfioConfig, SpdkAndLibaioCannotShareADevice) {
     TempDir tmp;
     const std::string cfg = tmp.write("two.yaml", "workloads:\n"
