@@ -295,8 +295,9 @@ int sc_main(int argc, char* argv[]) {
             return kExitOk;
         }
         if (!cli.topology.empty()) {
-            iosim::Platform check(c); // the whole platform must be valid, not only the graph
-            const std::string dot = check.topology().to_dot();
+            // Only the topology: the graph is what explains errors elsewhere (a VFIO group that
+            // cannot be assigned), so it must come out even then.
+            const std::string dot = iosim::topology_from_config(c).topology.to_dot();
             if (cli.topology == "-") {
                 std::cout << dot;
             } else {

@@ -105,16 +105,13 @@ PlatformTopology topology_from_config(const cfg::Config& c) {
     try {
         t.topology = PcieTopology::build(nodes, links, c.time("platform.pcie.switch_latency"));
     } catch (const TopologyError& e) {
-        // Blame the link or node the error is about: the downstream end for a link (where a
-        // second parent, an unknown child or a cycle is made), the kind for a node.
+        // Blame the link or node the error is about: the end of the link at fault (a second
+        // parent, an unknown child or a cycle is made at the downstream end; an endpoint as a
+        // parent at the upstream end), the kind for a node.
         std::string key = first_key;
         if (e.link >= 0) {
-            const std::string k = "platform.pcie.links." + link_names[e.link] + ".";
-            const std::string msg = e.what();
-            const bool up_unknown =
-                msg.find("unknown node '" + links[e.link].upstream + "'") != std::string::npos &&
-                links[e.link].upstream != links[e.link].downstream;
-            key = k + (up_unknown ? "upstream" : "downstream");
+            key = "platform.pcie.links." + link_names[e.link] +
+                  (e.upstream_end ? ".upstream" : ".downstream");
         } else if (!e.node.empty()) {
             key = "platform.pcie.nodes." + e.node + ".kind";
         }

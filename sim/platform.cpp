@@ -536,7 +536,11 @@ void Platform::build_vfio(const cfg::Config& c, std::uint64_t user_base, std::ui
         vfio_->attach_group(static_cast<unsigned>(std::max(vfio_group_, 0)), members, {"nvme0"},
                             {NvmeCtrlParams{}.requester_id});
     } catch (const VfioError& e) {
-        c.fail(vm ? k + "type" : k + "ioengine", std::string("assigning nvme0: ") + e.what());
+        c.fail(vm ? k + "type" : k + "ioengine",
+               std::string("assigning nvme0: ") + e.what() +
+                   (e.code() == VfioError::Code::kNotViable
+                        ? " (sim --topology - shows the groups; ACS on the switch separates them)"
+                        : ""));
     }
 
     // What the process pins and maps, checked against the limits before the run (the ioctl

@@ -58,8 +58,8 @@ std::string rid(unsigned id) {
 [[noreturn]] void fail(const std::string& msg) {
     throw TopologyError(msg);
 }
-[[noreturn]] void fail_link(std::size_t link, const std::string& msg) {
-    throw TopologyError(msg, static_cast<int>(link));
+[[noreturn]] void fail_link(std::size_t link, const std::string& msg, bool upstream_end = false) {
+    throw TopologyError(msg, static_cast<int>(link), {}, upstream_end);
 }
 [[noreturn]] void fail_node(const std::string& node, const std::string& msg) {
     throw TopologyError(msg, -1, node);
@@ -169,7 +169,7 @@ PcieTopology PcieTopology::build(const std::vector<TopoNode>& nodes,
         const std::string where =
             "link " + link_id(li) + " (" + q(l.upstream) + " -> " + q(l.downstream) + "): ";
         const auto up_it = t.index_.find(l.upstream);
-        if (up_it == t.index_.end()) fail_link(li, where + "unknown node " + q(l.upstream));
+        if (up_it == t.index_.end()) fail_link(li, where + "unknown node " + q(l.upstream), true);
         const auto down_it = t.index_.find(l.downstream);
         if (down_it == t.index_.end()) fail_link(li, where + "unknown node " + q(l.downstream));
         if (l.gen < 1 || l.gen > 6)
@@ -179,7 +179,7 @@ PcieTopology PcieTopology::build(const std::vector<TopoNode>& nodes,
         const std::size_t u = up_it->second, v = down_it->second;
         const TopoNode &up = nodes[u], &down = nodes[v];
         if (up.kind == Kind::Endpoint)
-            fail_link(li, where + "endpoint " + q(up.name) + " cannot have children");
+            fail_link(li, where + "endpoint " + q(up.name) + " cannot have children", true);
         if (down.kind == Kind::RootComplex)
             fail_link(li, where + "the root complex " + q(down.name) +
                               " cannot be downstream of a link");
@@ -187,9 +187,11 @@ PcieTopology PcieTopology::build(const std::vector<TopoNode>& nodes,
             fail_link(li, where + "the root complex connects to root ports only, " + q(down.name) +
                               " is " + a_kind(down.kind));
         if (down.kind == Kind::RootPort && up.kind != Kind::RootComplex)
-            fail_link(li, where + "root port " + q(down.name) +
-                              " must hang from the root complex, not from " + kind_name(up.kind) +
-                              " " + q(up.name));
+            fail_link(li,
+                      where + "root port " + q(down.name) +
+                          " must hang from the root complex, not from " + kind_name(up.kind) + " " +
+                          q(up.name),
+                      true);
         if (parent_link[v] != kNone)
             fail_link(li, q(down.name) + " is connected twice upstream: to " +
                               q(links[parent_link[v]].upstream) + " (link " +
@@ -199,10 +201,12 @@ PcieTopology PcieTopology::build(const std::vector<TopoNode>& nodes,
         // A root port is the upstream end of exactly one link; fan-out needs a switch.
         if (up.kind == Kind::RootPort) {
             if (child_link[u] != kNone)
-                fail_link(li, "root port " + q(up.name) + " has more than one downstream link: " +
-                                  q(links[child_link[u]].downstream) + " (link " +
-                                  link_id(child_link[u]) + ") and " + q(down.name) + " (link " +
-                                  link_id(li) + ")");
+                fail_link(li,
+                          "root port " + q(up.name) + " has more than one downstream link: " +
+                              q(links[child_link[u]].downstream) + " (link " +
+                              link_id(child_link[u]) + ") and " + q(down.name) + " (link " +
+                              link_id(li) + ")",
+                          true);
             child_link[u] = li;
         }
         boost::add_edge(u, v, EdgeProps{li}, g);

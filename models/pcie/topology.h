@@ -43,10 +43,13 @@ struct TopoLink {
 class TopologyError : public std::runtime_error {
 public:
     // `link` (an index into the links) or `node` (a name): what the error is about, if one is.
-    explicit TopologyError(const std::string& what, int link = -1, std::string node = {})
-        : std::runtime_error(what), link(link), node(std::move(node)) {}
+    // `upstream_end`: the link's upstream node is at fault (else its downstream one).
+    explicit TopologyError(const std::string& what, int link = -1, std::string node = {},
+                           bool upstream_end = false)
+        : std::runtime_error(what), link(link), node(std::move(node)), upstream_end(upstream_end) {}
     int link;
     std::string node;
+    bool upstream_end;
 };
 
 struct DevicePath {

@@ -296,6 +296,12 @@ const std::vector<BadInput>& cases() {
          "sim: --set 'platform.pcie.links.e.downstream=nvme0': error: "
          "platform.pcie.links.e.downstream: PCIe topology: 'nvme0' is connected twice upstream: "
          "to 'sw0' (link 'c') and 'sw0' (link 'e')\n"},
+        {"TopologyEndpointAsParent",
+         kTopo,
+         {"bad.yaml", "--set", "platform.pcie.links.d.upstream=nvme0"},
+         "sim: --set 'platform.pcie.links.d.upstream=nvme0': error: "
+         "platform.pcie.links.d.upstream: PCIe topology: link 'd' ('nvme0' -> 'nic1'): endpoint "
+         "'nvme0' cannot have children\n"},
         {"TopologyUnconnected",
          kTopo,
          {"bad.yaml", "--set", "platform.pcie.nodes.nic2.kind=endpoint"},
@@ -497,6 +503,13 @@ TEST(Cli, TopologyWritesDotWithGroups) {
     EXPECT_NE(dot.str().find("label=\"IOMMU group 1\";\n        \"nic1\""), std::string::npos)
         << dot.str();
     EXPECT_FALSE(fs::exists(tmp.path() / "stats.json"));
+    // Even when the platform refuses the config for a reason the graph explains: nvme0 cannot be
+    // assigned to VFIO alone, its group holds nic1.
+    const SimRun group = run_sim({"t.yaml", "--set", "workloads.r.ioengine=spdk", "--set",
+                                  "platform.iommu.mode=strict", "--topology", "-"},
+                                 tmp.path().string());
+    EXPECT_EQ(group.status, 0) << describe(group);
+    EXPECT_NE(group.out.find("cluster_group0"), std::string::npos);
     const SimRun bad = run_sim({"t.yaml", "--topology", "/nonexistent/t.dot"}, tmp.path().string());
     EXPECT_EQ(bad.status, 2);
     EXPECT_EQ(bad.err, "sim: error: --topology /nonexistent/t.dot: cannot write: No such file or "
