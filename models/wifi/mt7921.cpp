@@ -241,10 +241,6 @@ void Mt7921::air_done(std::uint64_t dir) {
         for (const Packet& p : in_air_) {
             ++rx_packets;
             rx_bytes += p.ip_bytes;
-            if (rx_pending_frames_ >= p_.rx_fifo) {
-                ++rx_dropped;
-                continue;
-            }
             ++rx_pending_frames_;
             rx_pending_.push_back({false,
                                    kMt7921RxdBytes + kEthHeaderBytes + p.ip_bytes,
@@ -253,6 +249,12 @@ void Mt7921::air_done(std::uint64_t dir) {
                                    ppdu_end,
                                    {}});
             write_rx(); // frame by frame: posted buffers take them before the FIFO fills
+            // No buffer took it and the on-chip FIFO is full: the frame is lost.
+            if (rx_pending_frames_ > p_.rx_fifo) {
+                rx_pending_.pop_back();
+                --rx_pending_frames_;
+                ++rx_dropped;
+            }
         }
     }
     in_air_.clear();

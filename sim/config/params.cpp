@@ -262,8 +262,11 @@ std::vector<Param> build() {
         {"platform.wifi.rx_ring_size", T::Int, "1536", "8", "65536", {},
          "Descriptors of the main RX ring (frames and TX-free events).",
          "MT7921_RX_RING_SIZE (mt7921/mt7921.h)"},
-        {"platform.wifi.rx_buf_size", T::Size, "2KiB", "1KiB", "4KiB", {},
-         "RX buffer per descriptor, cut from page_pool pages.", "MT_RX_BUF_SIZE (mt76_connac)"},
+        {"platform.wifi.rx_buf_size", T::Size, "2KiB", "2KiB", "4KiB", {},
+         "RX buffer per descriptor, cut from page_pool pages. At least 2 KiB: it must hold a "
+         "received frame (RXD 24 B + Ethernet header 14 B + workloads.*.packet_size, at most "
+         "2000 B) and a TX-free event of up to 256 ids (1040 B); no multi-buffer RX is modelled.",
+         "MT_RX_BUF_SIZE (mt76_connac)"},
         {"platform.wifi.page_pool_size", T::Int, "256", "1", "65536", {},
          "Pages the RX page_pool keeps for recycling.",
          "mt76_create_page_pool: 256 for the main RX ring"},

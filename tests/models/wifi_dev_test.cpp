@@ -214,6 +214,25 @@ TEST_F(WifiDevTest, SaturatingRxFlowFillsPostedBuffersAndHoldsTheRestInTheFifo) 
     }
 }
 
+// Without an on-chip FIFO, frames that find a posted buffer still land; only the rest are lost.
+TEST_F(WifiDevTest, WithoutAFifoOnlyFramesWithoutABufferAreDropped) {
+    Mt7921Params p = params();
+    p.rx_fifo = 0;
+    build(p, 4);
+    run(
+        [&] {
+            setup_regs();
+            nic->add_rx_flow(1500, 0);
+            wait_until(400 * kUs);
+            nic->stop_rx();
+        },
+        10 * kMs);
+    const std::size_t agg = nic->air().max_aggregate(1500);
+    EXPECT_EQ(nic->rx_packets, agg);
+    EXPECT_EQ(rx->dma_idx(), 4u);
+    EXPECT_EQ(nic->rx_dropped, agg - 4);
+}
+
 TEST_F(WifiDevTest, RxDoorbellReleasesFramesThatWaitedForABuffer) {
     build(params(), 0);
     run(
