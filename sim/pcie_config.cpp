@@ -96,6 +96,15 @@ PlatformTopology topology_from_config(const cfg::Config& c) {
             }
         l.upstream = c.str(k + "upstream");
         l.downstream = c.str(k + "downstream");
+        const bool from_root = std::any_of(nodes.begin(), nodes.end(), [&](const TopoNode& nd) {
+            return nd.name == c.str(k + "upstream") && nd.kind == TopoNode::Kind::RootComplex;
+        });
+        if (from_root)
+            for (const char* f : {"gen", "lanes"})
+                if (c.is_set(k + f))
+                    c.fail(k + f, "a link from the root complex stands for its internal path: "
+                                  "only its latency applies (set " +
+                                      std::string(f) + " on the link below the root port)");
         l.gen = static_cast<unsigned>(c.integer(k + "gen"));
         l.lanes = static_cast<unsigned>(c.integer(k + "lanes"));
         l.latency = c.time(k + "latency");

@@ -271,7 +271,8 @@ PcieTopology PcieTopology::build(const std::vector<TopoNode>& nodes,
             const unsigned id = p.link_ids[k];
             const TopoLink& l = links[id];
             p.latency += l.latency;
-            if (k == 0 || t.link_bw_[id] < p.bandwidth) { // strict: the root side wins a tie
+            if (k == 0) continue; // the root complex's internal edge: latency only
+            if (k == 1 || t.link_bw_[id] < p.bandwidth) { // strict: the root side wins a tie
                 p.bandwidth = t.link_bw_[id];
                 p.narrowest_gen = l.gen;
                 p.narrowest_lanes = l.lanes;
@@ -338,9 +339,14 @@ std::string PcieTopology::to_dot() const {
             os << "        " << node_line(nodes_[index_.at(name)]);
         os << "    }\n";
     }
-    for (const auto& l : links_)
-        os << "    " << dot_id(l.upstream) << " -> " << dot_id(l.downstream) << " [label=\"Gen"
-           << l.gen << " x" << l.lanes << "\"];\n";
+    for (const auto& l : links_) {
+        os << "    " << dot_id(l.upstream) << " -> " << dot_id(l.downstream) << " [label=\"";
+        if (l.upstream == nodes_[root_].name)
+            os << "internal"; // the root complex's own path: its latency only
+        else
+            os << "Gen" << l.gen << " x" << l.lanes;
+        os << "\"];\n";
+    }
     os << "}\n";
     return os.str();
 }

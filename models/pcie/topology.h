@@ -30,7 +30,8 @@ struct TopoNode {
 };
 
 // One PCIe link; the edge from the root complex to a root port stands for the root complex's
-// internal path (give it the port's width or wider, and the fabric latency).
+// internal path: only its latency counts (its gen and lanes are not a bottleneck and are ignored
+// for the narrowest link; the DOT labels it "internal").
 struct TopoLink {
     std::string upstream, downstream;
     unsigned gen = 4;         // 1..6
@@ -87,7 +88,8 @@ public:
     const std::vector<std::vector<std::string>>& groups() const { return groups_; }
     int group_of(const std::string& endpoint) const;
 
-    // Graphviz DOT: shape by kind, edges labelled "GenN xW", one cluster per IOMMU group.
+    // Graphviz DOT: shape by kind, edges labelled "GenN xW" ("internal" from the root complex),
+    // one cluster per IOMMU group.
     std::string to_dot() const;
 
     PcieTopology() = default; // empty until assigned the result of build()

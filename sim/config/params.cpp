@@ -313,9 +313,11 @@ std::vector<Param> build() {
         {"platform.pcie.links.*.downstream", T::Str, "", "", "", {},
          "Node at the downstream end of the link.", "required"},
         {"platform.pcie.links.*.gen", T::Int, "4", "1", "6", {},
-         "PCIe generation of the link.", "PCIe 4.0, current platforms"},
+         "PCIe generation of the link (not for a link from the root complex: its internal path "
+         "has a latency only).",
+         "PCIe 4.0, current platforms"},
         {"platform.pcie.links.*.lanes", T::Int, "4", "1", "16", {"1", "2", "4", "8", "16"},
-         "Lanes of the link.", "assumption"},
+         "Lanes of the link (not for a link from the root complex).", "assumption"},
         {"platform.pcie.links.*.latency", T::Time, "250ns", "0ps", "10us", {},
          "One-way latency of the link. A link from the root complex to a root port stands for "
          "the root complex's internal path: it adds this latency but is not a contended link.",

@@ -446,7 +446,7 @@ TEST(TopologyDot, GoldenSmallTree) {
         label="IOMMU group 1";
         "b" [shape=ellipse, label="b\n2 functions"];
     }
-    "rc" -> "rp0" [label="Gen4 x16"];
+    "rc" -> "rp0" [label="internal"];
     "rp0" -> "sw0" [label="Gen4 x8"];
     "sw0" -> "a" [label="Gen4 x4"];
     "sw0" -> "b" [label="Gen2 x1"];

@@ -43,7 +43,7 @@ platform:
       nvme0: {kind: endpoint}
       nic1: {kind: endpoint}
     links:
-      a: {upstream: rc, downstream: rp0, lanes: 16}
+      a: {upstream: rc, downstream: rp0}
       b: {upstream: rp0, downstream: sw0}
       c: {upstream: sw0, downstream: nvme0}
       d: {upstream: sw0, downstream: nic1}
@@ -302,6 +302,12 @@ const std::vector<BadInput>& cases() {
          "sim: --set 'platform.pcie.links.d.upstream=nvme0': error: "
          "platform.pcie.links.d.upstream: PCIe topology: link 'd' ('nvme0' -> 'nic1'): endpoint "
          "'nvme0' cannot have children\n"},
+        {"TopologyWidthOfTheRootComplexPath",
+         kTopo,
+         {"bad.yaml", "--set", "platform.pcie.links.a.lanes=1"},
+         "sim: --set 'platform.pcie.links.a.lanes=1': error: platform.pcie.links.a.lanes: a link "
+         "from the root complex stands for its internal path: only its latency applies (set lanes "
+         "on the link below the root port)\n"},
         {"TopologyUnconnected",
          kTopo,
          {"bad.yaml", "--set", "platform.pcie.nodes.nic2.kind=endpoint"},
