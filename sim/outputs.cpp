@@ -115,12 +115,13 @@ void print_summary(std::ostream& os, const nlohmann::json& s) {
         const bool noiommu = at_path(s, "vfio.mode").is_string() &&
                              at_path(s, "vfio.mode").get<std::string>().rfind("no-IOMMU", 0) == 0;
         os << fmt::format("VFIO   nvme0 assigned to '{}' ({}); iommu.strict does not apply "
-                          "(VFIO domains are unmanaged)\n",
+                          "({})\n",
                           at_path(s, "vfio.owner").is_string()
                               ? at_path(s, "vfio.owner").get<std::string>()
                               : std::string("?"),
                           noiommu ? "no-IOMMU mode: physical addresses, nothing mapped"
-                                  : "type1 container, its own translated domain");
+                                  : "type1 container, its own translated domain",
+                          noiommu ? "no IOMMU" : "VFIO domains are unmanaged");
         os << fmt::format("       {} MAP_DMA ({} pages pinned, {:.3f} ms), {} UNMAP_DMA ({:.3f} "
                           "ms, {} iommu_iova_to_phys, {} IOTLB syncs)\n",
                           grouped(num(s, "vfio.map_dma_calls")),
@@ -131,8 +132,11 @@ void print_summary(std::ostream& os, const nlohmann::json& s) {
     }
     os << "\nTop kernel functions (exclusive CPU time):\n";
     const double busy = std::max(1.0, num(s, "cpu.busy_ns"));
+    // Per I/O when there are I/Os; a run without any (a VM's set-up) shows the totals.
+    const bool per_io = total_ios(s) > 0;
     for (const auto& [name, ns] : top_functions(s, 10))
-        os << fmt::format("  {:<34} {:>9.0f} ns/IO {:>6.1f} %\n", name, ns / ios, 100 * ns / busy);
+        os << fmt::format("  {:<34} {:>12.0f} {} {:>6.1f} %\n", name, per_io ? ns / ios : ns,
+                          per_io ? "ns/IO" : "ns   ", 100 * ns / busy);
 }
 
 void print_comparison(std::ostream& os, const std::vector<Variant>& vs) {
