@@ -142,10 +142,21 @@ void Platform::register_stats() {
         s.counter(k + "msis", &w->msis);
         s.counter(k + "dma_errors", &w->dma_errors);
         s.counter(k + "stale_doorbells", &w->stale_doorbells);
-        s.time_ns(k + "air_busy_ns", &w->air_busy_ps);
-        s.value(k + "air_utilization", [w, this] {
+        // Airtime inside the window: the access running at the reset counts from there on, the
+        // one running at the end only up to it.
+        s.on_reset([w] {
+            const Time now = sim_now();
+            w->air_busy_ps = w->air_busy_until() > now ? w->air_busy_until() - now : 0;
+        });
+        auto air_in_window = [w, this] {
+            const Time over =
+                w->air_busy_until() > window_end ? w->air_busy_until() - window_end : 0;
+            return static_cast<double>(w->air_busy_ps - over);
+        };
+        s.value(k + "air_busy_ns", [air_in_window] { return std::round(air_in_window() / 1e3); });
+        s.value(k + "air_utilization", [air_in_window, this] {
             const double win = static_cast<double>(window_end - window_start);
-            return win > 0 ? std::round(1e6 * std::min(1.0, w->air_busy_ps / win)) / 1e6 : 0.0;
+            return win > 0 ? std::round(1e6 * air_in_window() / win) / 1e6 : 0.0;
         });
         s.value(k + "ampdu_subframes_mean", [w] {
             const std::uint64_t n = w->tx_ampdus + w->rx_ampdus;

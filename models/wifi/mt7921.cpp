@@ -211,6 +211,7 @@ void Mt7921::air_kick() {
     air_busy_ = true;
     last_was_tx_ = do_tx;
     air_busy_ps += r.airtime;
+    air_busy_end_ = r.medium_free;
     events_.schedule<&Mt7921::air_done>(r.medium_free, this, do_tx ? kDirTx : kDirRx);
 }
 

@@ -113,7 +113,10 @@ public:
     std::uint64_t rx_packets = 0, rx_bytes = 0, rx_ampdus = 0, rx_subframes = 0;
     std::uint64_t rx_dropped = 0, ap_dropped = 0, tx_free_events = 0, desc_fetches = 0;
     std::uint64_t msis = 0, dma_errors = 0, stale_doorbells = 0;
+    // Airtime of the accesses begun (each counted whole when it begins); with air_busy_until()
+    // the stats clip the access that straddles the start or the end of the window.
     Time air_busy_ps = 0;
+    Time air_busy_until() const { return air_busy_ ? air_busy_end_ : 0; }
 
 private:
     struct Packet {
@@ -157,6 +160,7 @@ private:
     std::deque<Packet> ap_queue_;  // RX packets at the AP
     std::vector<Packet> in_air_;   // the A-MPDU on the air
     bool air_busy_ = false, last_was_tx_ = false;
+    Time air_busy_end_ = 0;
     std::deque<std::vector<std::uint16_t>> tx_free_staging_; // waiting for tx_free_latency
     std::vector<std::vector<std::uint16_t>> spare_token_lists_;
     std::deque<RxWrite> rx_pending_; // waiting for an RX buffer
