@@ -9,6 +9,7 @@
 #include "sim/platform.h"
 #include "sim/run.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -194,8 +196,15 @@ int run_compare(const Cli& cli, const iosim::cfg::Config& c, const char* self) {
         for (auto& a : args)
             av.push_back(a.data());
         av.push_back(nullptr);
+        // The child's stderr goes to a file the parent prints from once all are done, so that an
+        // error every variant hits is shown once, not once per variant.
+        const fs::path dir = fs::path(base) / variant_folder(variants[i].name);
+        fs::create_directories(dir);
+        const std::string err_path = (dir / "stderr.txt").string();
         pid_t pid = fork();
         if (pid == 0) {
+            const int fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd >= 0) dup2(fd, STDERR_FILENO);
             execv("/proc/self/exe", av.data());
             std::perror("sim: exec");
             _exit(kExitSim);
@@ -218,6 +227,20 @@ int run_compare(const Cli& cli, const iosim::cfg::Config& c, const char* self) {
     }
     if (show) std::cerr << '\n';
 
+    // What the variants wrote on stderr, each distinct text once, in variant order.
+    std::vector<std::string> seen;
+    for (const auto& v : variants) {
+        const fs::path p = fs::path(base) / variant_folder(v.name) / "stderr.txt";
+        std::ifstream f(p);
+        std::stringstream text;
+        text << f.rdbuf();
+        f.close();
+        fs::remove(p);
+        if (!text.str().empty() && std::find(seen.begin(), seen.end(), text.str()) == seen.end()) {
+            seen.push_back(text.str());
+            std::cerr << text.str();
+        }
+    }
     int worst = kExitOk;
     std::vector<iosim::Variant> ok;
     for (std::size_t i = 0; i < variants.size(); ++i) {

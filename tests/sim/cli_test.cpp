@@ -413,6 +413,18 @@ TEST(Cli, CompareWithABadVariant) {
 
 // ------------------------------------------------------------------ what works
 
+// An error every variant hits is printed once, then which variants failed.
+TEST(Cli, CompareWhoseVariantsAllFailTheSameWayPrintsTheErrorOnce) {
+    TempDir tmp;
+    tmp.write("cmp.yaml", with("compare:\n  platform.iommu.mode: [strict, lazy]\n"));
+    const SimRun r = run_sim({"cmp.yaml", "-q", "--set", "workloads.r.first_cpu=5"},
+                             tmp.path().string());
+    EXPECT_EQ(r.status, 2) << describe(r);
+    EXPECT_EQ(r.err, "sim: --set 'workloads.r.first_cpu=5': error: workloads.r.first_cpu: 5 is not "
+                     "a core (platform.cpu.cores is 2)\nsim: variant 'strict' failed with exit "
+                     "status 2\nsim: variant 'lazy' failed with exit status 2\n");
+}
+
 TEST(Cli, ValidateAGoodConfig) {
     TempDir tmp;
     tmp.write("good.yaml", kGood);
