@@ -16,6 +16,14 @@ namespace iosim {
 
 namespace {
 
+// A key that names a core (first_cpu, irq_cpu) must name one of platform.cpu.cores.
+void check_core(const cfg::Config& c, const std::string& key) {
+    const auto core = c.integer(key), cores = c.integer("platform.cpu.cores");
+    if (core >= cores)
+        c.fail(key, std::to_string(core) + " is not a core (platform.cpu.cores is " +
+                        std::to_string(cores) + ")");
+}
+
 // The key to name in an error about two keys: the one the user set, the first if both or neither.
 std::string blame(const cfg::Config& c, const std::string& a, const std::string& b) {
     return !c.is_set(a) && c.is_set(b) ? b : a;
@@ -242,11 +250,7 @@ Platform::Platform(const cfg::Config& c) {
         wl.max_read_request = static_cast<unsigned>(c.bytes("platform.wifi.link.max_read_request"));
         wl.tlp_overhead = static_cast<unsigned>(c.bytes("platform.wifi.link.tlp_overhead"));
         wifi_bar = attach_pcie(wifi_link_, "wifi0", wl);
-        if (c.integer("platform.wifi.irq_cpu") >= c.integer("platform.cpu.cores"))
-            c.fail("platform.wifi.irq_cpu", std::to_string(c.integer("platform.wifi.irq_cpu")) +
-                                                " is not a core (platform.cpu.cores is " +
-                                                std::to_string(c.integer("platform.cpu.cores")) +
-                                                ")");
+        check_core(c, "platform.wifi.irq_cpu");
         if (c.bytes("platform.wifi.rx_buf_size") & (c.bytes("platform.wifi.rx_buf_size") - 1))
             c.fail("platform.wifi.rx_buf_size",
                    "must be a power of two (page_pool cuts a 4 KiB page into equal fragments)");
@@ -349,10 +353,7 @@ Platform::Platform(const cfg::Config& c) {
             ipf.jobs = static_cast<unsigned>(c.integer(k + "jobs"));
             ipf.first_cpu = static_cast<unsigned>(c.integer(k + "first_cpu"));
             ipf.sndbuf = c.bytes(k + "sndbuf");
-            if (ipf.first_cpu >= cp.cores)
-                c.fail(k + "first_cpu", std::to_string(ipf.first_cpu) +
-                                            " is not a core (platform.cpu.cores is " +
-                                            std::to_string(cp.cores) + ")");
+            check_core(c, k + "first_cpu");
             workloads_.push_back(
                 std::make_unique<IperfWorkload>(ipf, *cpu_, *wifi_drv_, *wifi_, *pages_));
             continue;
@@ -379,10 +380,7 @@ Platform::Platform(const cfg::Config& c) {
         if (fp.bs % 512 != 0) c.fail(k + "bs", "must be a multiple of the 512-byte LBA");
         if (fp.verify && !mp.backing_store)
             c.fail(k + "verify", "needs platform.memory.backing_store: true");
-        if (fp.first_cpu >= cp.cores)
-            c.fail(k + "first_cpu", std::to_string(fp.first_cpu) +
-                                        " is not a core (platform.cpu.cores is " +
-                                        std::to_string(cp.cores) + ")");
+        check_core(c, k + "first_cpu");
         const unsigned max_rq = nvme_drv_->max_request_bytes();
         const unsigned per_io = (fp.bs + max_rq - 1) / max_rq;
         for (unsigned j = 0; j < fp.jobs; ++j) {
@@ -553,11 +551,7 @@ void Platform::build_vfio(const cfg::Config& c, std::uint64_t user_base, std::ui
         p.guest_memory = c.bytes(k + "guest_memory");
         p.hold = c.time(k + "hold");
         p.core = static_cast<unsigned>(c.integer(k + "first_cpu"));
-        if (p.core >= cores)
-            c.fail(k + "first_cpu", std::to_string(p.core) +
-                                        " is not a core (platform.cpu.cores "
-                                        "is " +
-                                        std::to_string(cores) + ")");
+        check_core(c, k + "first_cpu");
         if (p.guest_memory % 4096) c.fail(k + "guest_memory", "must be a multiple of 4 KiB");
         const Time run_end = c.time("sim.warmup") + c.time("sim.duration");
         if (p.hold > run_end)
@@ -592,10 +586,7 @@ void Platform::build_vfio(const cfg::Config& c, std::uint64_t user_base, std::ui
             c.fail(k + "size", "the region is larger than platform.nvme.capacity");
         if (p.size < p.bs) c.fail(k + "size", "the region is smaller than one block (" + k + "bs)");
         if (p.bs % 512 != 0) c.fail(k + "bs", "must be a multiple of the 512-byte LBA");
-        if (p.first_cpu >= cores)
-            c.fail(k + "first_cpu", std::to_string(p.first_cpu) +
-                                        " is not a core (platform.cpu.cores is " +
-                                        std::to_string(cores) + ")");
+        check_core(c, k + "first_cpu");
         if (p.jobs > cores)
             c.fail(k + "jobs", "each SPDK job polls its own core without end: at most "
                                "platform.cpu.cores (" +
