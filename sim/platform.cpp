@@ -64,23 +64,38 @@ bool uses_vfio(const cfg::Config& c, const std::string& name) {
     return type == "vm" || (type == "fio" && c.str(k + "ioengine") == "spdk");
 }
 
-// The keys that belong to one kind of workload only: set on another kind (to anything but the
-// default), they are a mistake.
-void check_vfio_keys(const cfg::Config& c, const std::string& name) {
+// The keys that belong to some kinds of workload only (workloads.*.type): set on another kind
+// (to anything but the default), they are a mistake. One table for every kind.
+void check_job_keys(const cfg::Config& c, const std::string& name) {
+    enum : unsigned { kFio = 1, kIperf = 2, kVm = 4 };
+    struct KeyKinds {
+        const char* key;
+        unsigned kinds;
+    };
+    static constexpr KeyKinds kKeys[] = {
+        {"rw", kFio},          {"bs", kFio},
+        {"iodepth", kFio},     {"size", kFio},
+        {"ios", kFio},         {"verify", kFio},
+        {"ioengine", kFio},    {"jobs", kFio | kIperf},
+        {"direction", kIperf}, {"packet_size", kIperf},
+        {"rate", kIperf},      {"sndbuf", kIperf},
+        {"guest_memory", kVm}, {"hugepage_fraction", kVm},
+        {"hold", kVm},
+    };
     const std::string k = "workloads." + name + ".";
     const std::string type = c.str(k + "type");
-    const bool vm = type == "vm";
-    for (const char* key : {"guest_memory", "hugepage_fraction", "hold"})
-        if (!vm && set_to_non_default(c, k + key))
-            c.fail(k + key, "applies to type vm only (this workload is type " + type + ")");
-    for (const char* key : {"ioengine", "rw", "bs", "iodepth", "jobs", "size", "ios", "verify",
-                            "direction", "packet_size", "rate", "sndbuf"})
-        if (vm && set_to_non_default(c, k + key))
-            c.fail(k + key, "does not apply to type vm (a VM maps its guest memory for the "
-                            "assigned device and issues no I/O here)");
-    if (type == "iperf" && set_to_non_default(c, k + "ioengine"))
-        c.fail(k + "ioengine", "applies to fio jobs only (" + k + "type is iperf)");
-    if (type == "fio" && c.str(k + "ioengine") == "spdk" && c.flag(k + "verify"))
+    const unsigned kind = type == "vm" ? kVm : type == "iperf" ? kIperf : kFio;
+    for (const KeyKinds& e : kKeys) {
+        if ((e.kinds & kind) || !set_to_non_default(c, k + e.key)) continue;
+        if (kind == kVm)
+            c.fail(k + e.key, "does not apply to type vm (a VM maps its guest memory for the "
+                              "assigned device and issues no I/O here)");
+        if (e.kinds == kVm)
+            c.fail(k + e.key, "applies to type vm only (this workload is type " + type + ")");
+        c.fail(k + e.key, std::string("applies to ") + (e.kinds & kFio ? "fio" : "iperf") +
+                              " jobs only (" + k + "type is " + type + ")");
+    }
+    if (kind == kFio && c.str(k + "ioengine") == "spdk" && c.flag(k + "verify"))
         c.fail(k + "verify", "is not modelled with ioengine spdk");
 }
 
@@ -136,7 +151,7 @@ Platform::Platform(const cfg::Config& c) {
     // A VFIO process (SPDK, QEMU) gets the upper half of memory for its own pages.
     bool vfio_used = false;
     for (const std::string& name : c.names("workloads")) {
-        check_vfio_keys(c, name);
+        check_job_keys(c, name);
         vfio_used = vfio_used || uses_vfio(c, name);
     }
     const std::uint64_t user_base = vfio_used ? (mp.size / 2) & ~((2ull << 20) - 1) : mp.size;
@@ -322,18 +337,9 @@ Platform::Platform(const cfg::Config& c) {
     for (const std::string& name : c.names("workloads")) {
         if (uses_vfio(c, name)) continue; // built by build_vfio
         const std::string k = "workloads." + name + ".";
-        // ---- which kind of job, on which device; keys of the other kind are mistakes
+        // ---- which kind of job, on which device (its keys: check_job_keys)
         const bool iperf = c.str(k + "type") == "iperf";
         const std::string device = c.str(k + "device");
-        static const std::vector<const char*> kFioKeys = {"rw",   "bs",  "iodepth",
-                                                          "size", "ios", "verify"};
-        static const std::vector<const char*> kIperfKeys = {"direction", "packet_size", "rate",
-                                                            "sndbuf"};
-        for (const char* f : iperf ? kFioKeys : kIperfKeys)
-            if (set_to_non_default(c, k + f))
-                c.fail(k + f, std::string("applies to ") + (iperf ? "fio" : "iperf") +
-                                  " jobs only (" + k + "type is " + (iperf ? "iperf" : "fio") +
-                                  ")");
         if (iperf && device != "wifi0")
             c.fail(blame(c, k + "device", k + "type"),
                    "an iperf job needs a network device: set " + k +
