@@ -209,6 +209,12 @@ void Platform::register_stats() {
     for (const std::string& dev : topo_.topology.endpoints()) {
         const int g = topo_.topology.group_of(dev);
         s.value("pcie.iommu_group." + dev, [g] { return g; });
+        // The path as the topology gives it: one-way latency (links and switches) and the
+        // narrowest link's bytes/s per direction (the root complex's internal edge excluded).
+        const DevicePath& p = topo_.topology.path(dev);
+        const double lat = std::round(to_ns(p.latency)), bw = std::round(p.bandwidth);
+        s.value("pcie.path." + dev + ".latency_ns", [lat] { return lat; });
+        s.value("pcie.path." + dev + ".bytes_per_s", [bw] { return bw; });
     }
     Memory* m = mem_.get();
     s.counter("memory.reads", &m->reads);

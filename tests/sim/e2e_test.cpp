@@ -492,6 +492,9 @@ TEST(Topology, NarrowUplinkCapsThroughputAndCarriesTheSsdTraffic) {
     EXPECT_EQ(count(s, "pcie.uplink.down_bytes"), count(s, "pcie.ssd.down_bytes"));
     EXPECT_EQ(count(s, "pcie.nic.up_bytes") + count(s, "pcie.nic.down_bytes"), 0u);
     EXPECT_EQ(count(s, "pcie.iommu_group.nvme0"), count(s, "pcie.iommu_group.nic1"));
+    // The path: 0 + 250 + 250 ns of links and one switch (150 ns); the x1 uplink is narrowest.
+    EXPECT_EQ(num(s, "pcie.path.nvme0.latency_ns"), 650.0);
+    EXPECT_EQ(num(s, "pcie.path.nvme0.bytes_per_s"), std::round(x1_wire));
     // A Gen4 x4 uplink is no longer the bottleneck.
     const json x4 = run_stats(tmp.fresh("x4"), {config("topo_switch.yaml"), "--duration", "10ms",
                                                 "--set", "platform.pcie.links.uplink.lanes=4"});
