@@ -15,8 +15,11 @@ namespace iosim {
 //
 // Requests do not always arrive in time order: under temporal decoupling a core that runs a long
 // work item reaches a resource at a local time ahead of another core's earlier request. So the
-// resource keeps its recent busy intervals (the last kHistory) and places a request in the first
-// gap at or after its arrival that fits it, instead of queueing it behind every later booking.
+// resource keeps its busy intervals of the recent past (those ending less than kHorizon before the
+// latest arrival it has seen, all of the booked future) and places a request in the first gap at
+// or after its arrival that fits it, instead of queueing it behind every later booking. A request
+// arriving more than kHorizon behind the latest one could find its interval forgotten; devices
+// that book ahead (a NIC fetching an A-MPDU's data) stay well within it.
 class Resource {
 public:
     struct Grant {
@@ -27,6 +30,7 @@ public:
     // Serve `service` in the first free gap at or after `arrival`.
     Grant acquire(Time arrival, Time service) {
         Grant g{arrival, arrival + service};
+        latest_arrival_ = std::max(latest_arrival_, arrival);
         if (iv_.empty() || arrival > iv_.back().end) {
             append(g.start, g.end); // the common case: the resource is idle on arrival
         } else if (arrival == iv_.back().end) {
@@ -60,7 +64,8 @@ public:
     std::uint64_t grants() const { return grants_; }
 
 private:
-    static constexpr std::size_t kHistory = 64;
+    static constexpr Time kHorizon = 1000000000;  // 1 ms in ps
+    static constexpr std::size_t kMinPrune = 128; // intervals kept before pruning is tried
     static constexpr unsigned kMaxScan = 8;
     struct Interval {
         Time start, end;
@@ -85,8 +90,8 @@ private:
     }
     void append(Time start, Time end) {
         if (end <= start) return;
-        if (iv_.size() >= 2 * kHistory) iv_.erase(iv_.begin(), iv_.begin() + kHistory);
         iv_.push_back({start, end});
+        prune();
     }
     void insert(Time start, Time end) {
         if (end <= start) return;
@@ -104,10 +109,23 @@ private:
             it->end = std::max(it->end, std::next(it)->end);
             iv_.erase(std::next(it));
         }
-        if (iv_.size() > 2 * kHistory) iv_.erase(iv_.begin(), iv_.begin() + kHistory);
+        prune();
+    }
+    // Forget the intervals that ended more than kHorizon before the latest arrival, once there
+    // are enough of them: amortised O(1) per booking, and never an interval a request within the
+    // horizon could still overlap.
+    void prune() {
+        if (iv_.size() < prune_at_) return;
+        const Time cut = latest_arrival_ > kHorizon ? latest_arrival_ - kHorizon : 0;
+        auto keep = std::lower_bound(iv_.begin(), iv_.end(), cut,
+                                     [](const Interval& i, Time t) { return i.end < t; });
+        iv_.erase(iv_.begin(), keep);
+        prune_at_ = std::max(kMinPrune, 2 * iv_.size());
     }
 
     std::vector<Interval> iv_;
+    std::size_t prune_at_ = kMinPrune;
+    Time latest_arrival_ = 0;
     Time busy_total_ = 0;
     Time wait_total_ = 0;
     std::uint64_t grants_ = 0;

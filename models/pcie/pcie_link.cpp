@@ -51,9 +51,9 @@ Time PcieLink::send(bool up, Time at, std::uint64_t payload, std::uint64_t tlps,
         // A posted write issued after another may not start before it (the link's gap search
         // could otherwise slot it in ahead); one booked ahead of time and issued earlier may.
         Posted& order = posted_[up][up ? k : n - 1 - k];
-        const bool in_order = posted && earliest >= order.arrival;
+        const Time arrival = earliest; // at this link, before any wait
+        const bool in_order = posted && arrival >= order.arrival;
         if (in_order) earliest = std::max(earliest, order.start);
-        const Time arrival = earliest;
         const Resource::Grant g = (up ? s.up : s.down).acquire(earliest, ser);
         if (in_order) order = {arrival, g.start};
         if (up) {

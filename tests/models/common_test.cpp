@@ -36,6 +36,23 @@ TEST(Resource, EarlierRequestBookedLaterUsesTheGapBeforeIt) {
     EXPECT_EQ(i.start, 60u);
 }
 
+// A device that books far ahead (hundreds of intervals, 300 us into the future) must not make
+// the resource forget what a request arriving now would overlap: it used to keep only the last
+// 128 intervals by count, so an MMIO write landed on top of a booked completion.
+TEST(Resource, ManyBookingsAheadAreNotForgottenWithinTheHorizon) {
+    Resource r;
+    const Time svc = 500 * kNs, step = 1 * kUs;
+    for (int i = 0; i < 300; ++i) // [i us, i us + 0.5 us), booked in order, up to 300 us ahead
+        r.acquire(i * step, svc);
+    // Arriving inside the first booking: served right after it, not on top of it.
+    const auto g = r.acquire(100 * kNs, svc);
+    EXPECT_EQ(g.start, svc);
+    EXPECT_EQ(g.end, 2 * svc);
+    // And a request within the first busy interval of a later one, too.
+    const auto h = r.acquire(150 * step + 100 * kNs, 100 * kNs);
+    EXPECT_EQ(h.start, 150 * step + svc);
+}
+
 TEST(Resource, LockFirstFreeAndOccupy) {
     Resource l;
     l.occupy(100, 200);
