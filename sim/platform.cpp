@@ -24,6 +24,22 @@ void check_core(const cfg::Config& c, const std::string& key) {
                         std::to_string(cores) + ")");
 }
 
+// The fio-like keys of a block I/O job (kernel driver or SPDK) under prefix `k`
+// ("workloads.<name>.").
+template <class P>
+void read_block_job(const cfg::Config& c, const std::string& k, std::uint64_t seed, P& p) {
+    const std::string rw = c.str(k + "rw");
+    p.write = rw == "write" || rw == "randwrite";
+    p.random = rw == "randread" || rw == "randwrite";
+    p.bs = static_cast<std::uint32_t>(c.bytes(k + "bs"));
+    p.iodepth = static_cast<std::uint32_t>(c.integer(k + "iodepth"));
+    p.jobs = static_cast<unsigned>(c.integer(k + "jobs"));
+    p.first_cpu = static_cast<unsigned>(c.integer(k + "first_cpu"));
+    p.size = c.bytes(k + "size");
+    p.ios = static_cast<std::uint64_t>(c.integer(k + "ios"));
+    p.seed = seed;
+}
+
 // The key to name in an error about two keys: the one the user set, the first if both or neither.
 std::string blame(const cfg::Config& c, const std::string& a, const std::string& b) {
     return !c.is_set(a) && c.is_set(b) ? b : a;
@@ -366,16 +382,7 @@ Platform::Platform(const cfg::Config& c) {
         }
         FioParams fp;
         fp.name = name;
-        const std::string rw = c.str(k + "rw");
-        fp.write = rw == "write" || rw == "randwrite";
-        fp.random = rw == "randread" || rw == "randwrite";
-        fp.bs = static_cast<std::uint32_t>(c.bytes(k + "bs"));
-        fp.iodepth = static_cast<std::uint32_t>(c.integer(k + "iodepth"));
-        fp.jobs = static_cast<unsigned>(c.integer(k + "jobs"));
-        fp.first_cpu = static_cast<unsigned>(c.integer(k + "first_cpu"));
-        fp.size = c.bytes(k + "size");
-        fp.ios = static_cast<std::uint64_t>(c.integer(k + "ios"));
-        fp.seed = seed;
+        read_block_job(c, k, seed, fp);
         fp.verify = c.flag(k + "verify");
         if (fp.size > np.capacity)
             c.fail(k + "size", "the region (" + std::to_string(fp.size) +
@@ -576,16 +583,7 @@ void Platform::build_vfio(const cfg::Config& c, std::uint64_t user_base, std::ui
     } else {
         SpdkParams p;
         p.name = vfio_owner_;
-        const std::string rw = c.str(k + "rw");
-        p.write = rw == "write" || rw == "randwrite";
-        p.random = rw == "randread" || rw == "randwrite";
-        p.bs = static_cast<std::uint32_t>(c.bytes(k + "bs"));
-        p.iodepth = static_cast<std::uint32_t>(c.integer(k + "iodepth"));
-        p.jobs = static_cast<unsigned>(c.integer(k + "jobs"));
-        p.first_cpu = static_cast<unsigned>(c.integer(k + "first_cpu"));
-        p.size = c.bytes(k + "size");
-        p.ios = static_cast<std::uint64_t>(c.integer(k + "ios"));
-        p.seed = seed;
+        read_block_job(c, k, seed, p);
         p.queue_depth = depth;
         p.bar = nvme_bar;
         if (p.size > c.bytes("platform.nvme.capacity"))

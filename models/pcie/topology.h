@@ -37,7 +37,7 @@ struct TopoLink {
     unsigned gen = 4;         // 1..6
     unsigned lanes = 4;       // 1, 2, 4, 8 or 16
     Time latency = 250 * kNs; // one way, as PcieLinkParams::latency
-    std::string name;         // optional: errors name the link by it instead of its index
+    std::string name = {};    // optional: errors name the link by it instead of its index
 };
 
 // A user mistake in the topology (the config layer adds the key and file position).
