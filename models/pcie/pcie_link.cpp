@@ -82,6 +82,7 @@ void PcieLink::dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
         Time left = 0;
         const Time arrival = send(true, start, len, tlps, true, &left);
         last_posted_ = std::max(last_posted_, arrival);
+        recent_posted_[recent_next_++ % recent_posted_.size()] = {start, arrival};
         sc_core::sc_time host = to_sc(arrival - now);
         out_dma->b_transport(tx, host);
         // Posted: the device only waits for its data to leave on its link.
@@ -103,7 +104,13 @@ void PcieLink::dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
 
 void PcieLink::msi(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     const Time now = sim_now();
-    if (now + delay.value() < last_posted_) delay = to_sc(last_posted_ - now);
+    const Time issued = now + delay.value();
+    // Wait for the device's posted writes issued before the MSI (a device model may have booked
+    // later ones ahead of time: those do not hold it).
+    Time hold = issued;
+    for (const auto& [issue, arrival] : recent_posted_)
+        if (issue <= issued) hold = std::max(hold, arrival);
+    delay = to_sc(hold - now);
     out_msi->b_transport(tx, delay);
 }
 

@@ -8,7 +8,8 @@
 //   completions come down, each way crossing every link.
 // - Host MMIO writes (doorbells) go down, posted.
 // - MSIs: the device's interrupt write arrives with its own delay (the device model's msi_latency,
-//   no link booking), but never before the device's last posted write reached the host: PCIe
+//   no link booking), but never before the device's earlier posted writes (the last 16 issued
+//   before it) reached the host: PCIe
 //   ordering does not let a posted write pass an earlier one on the same path, so an interrupt
 //   cannot overtake the data or completion it announces, even when a shared link delays them.
 // - A shared link serves transfers in the order they are booked (first free gap), with no
@@ -28,9 +29,11 @@
 #include "models/common/time.h"
 #include "models/pcie/pcie_rate.h"
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <systemc>
@@ -109,6 +112,9 @@ private:
     std::unique_ptr<PcieSegment> own_;
     std::vector<PcieHop> path_;
     Time last_posted_ = 0;
+    // The device's latest posted writes: (issued, reached the host), for MSI ordering.
+    std::array<std::pair<Time, Time>, 16> recent_posted_{};
+    std::size_t recent_next_ = 0;
     struct Posted {
         Time arrival = 0, start = 0; // of the latest-issued posted write on a hop
     };

@@ -350,3 +350,16 @@ TEST_F(PcieSwitchTest, AnMsiNeverArrivesBeforeTheDevicesLastPostedWrite) {
     EXPECT_EQ(apics[1]->accesses[0].at, b->last_posted_arrival());
     EXPECT_EQ(apics[0]->accesses[1].at, 20 * kUs);
 }
+
+// A write the device booked ahead of time (issued later than the MSI) does not hold the MSI.
+TEST_F(PcieSwitchTest, AnMsiDoesNotWaitForAWriteIssuedAfterIt) {
+    build();
+    std::uint32_t vec = 1;
+    run([&] {
+        da->write(0x1000, nullptr, 4096, 50 * kUs); // issued at 50 us (the device's local time)
+        irqs[0]->write(0, &vec, 4, 10 * kNs);       // issued at 10 ns
+    });
+    ASSERT_EQ(apics[0]->accesses.size(), 1u);
+    EXPECT_EQ(apics[0]->accesses[0].at, 10 * kNs);
+    EXPECT_GT(a->last_posted_arrival(), 50 * kUs);
+}
