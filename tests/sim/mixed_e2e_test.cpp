@@ -53,9 +53,12 @@ TEST(Mixed, BothDevicesRunAndEachPathKeepsItsCounts) {
             EXPECT_GT(count(s, "iommu.iotlb.lookups"),
                       count(s, "devices.nvme0.commands") + count(s, "devices.wifi0.rx_packets"));
         }
-        if (mode == "strict")
+        if (mode == "strict") {
             EXPECT_EQ(count(s, "end.completion_waits"), count(s, "end.dma_unmap_calls"));
-        if (mode == "lazy") EXPECT_EQ(count(s, "end.flush_queue_entries"), 0u);
+        }
+        if (mode == "lazy") {
+            EXPECT_EQ(count(s, "end.flush_queue_entries"), 0u);
+        }
     }
 }
 
