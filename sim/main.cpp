@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -43,6 +44,8 @@ struct Cli {
     std::vector<std::string> sets;
     std::string seed, duration;
     std::string topology; // --topology FILE ("-": stdout)
+    std::string stacks;   // --stacks FILE ("-": stdout)
+    std::string stacks_probe = "iommu_iova_to_phys";
     bool validate = false, print_config = false, list_params = false;
     std::string format = "text";
     bool quiet = false, verbose = false, progress = false;
@@ -76,6 +79,38 @@ int run_one(const Cli& cli, const iosim::cfg::Config& c, int argc, char** argv) 
     nlohmann::json manifest = manifest_base(argc, argv, c);
     try {
         iosim::Platform platform(c);
+        // --stacks: the probe is checked and the file opened before the run, so that a mistake
+        // costs no simulation.
+        std::unique_ptr<iosim::StackRecorder> stacks;
+        std::ofstream stacks_file;
+        if (!cli.stacks.empty()) {
+            iosim::Fn probe = iosim::Fn::kCount;
+            for (std::size_t i = 0; i < iosim::kFnCount; ++i)
+                if (iosim::fn_name(static_cast<iosim::Fn>(i)) == cli.stacks_probe)
+                    probe = static_cast<iosim::Fn>(i);
+            if (probe == iosim::Fn::kCount) {
+                std::cerr << "sim: error: --stacks-probe " << cli.stacks_probe
+                          << ": not a modelled kernel function (stats.json's "
+                             "cpu.calls_by_function lists them)\n";
+                return kExitUsage;
+            }
+            if (iosim::StackRecorder::user_space(probe)) {
+                std::cerr << "sim: error: --stacks-probe " << cli.stacks_probe
+                          << ": runs in user space; a kernel stack probe needs a kernel "
+                             "function\n";
+                return kExitUsage;
+            }
+            if (cli.stacks != "-") {
+                stacks_file.open(cli.stacks);
+                if (!stacks_file) {
+                    std::cerr << "sim: error: --stacks " << cli.stacks
+                              << ": cannot write: " << std::strerror(errno) << '\n';
+                    return kExitUsage;
+                }
+            }
+            stacks = std::make_unique<iosim::StackRecorder>(probe);
+            platform.cpu().set_stack_recorder(stacks.get());
+        }
         iosim::RunOptions ro;
         ro.progress = cli.progress;
         ro.progress_auto = !cli.quiet;
@@ -84,6 +119,11 @@ int run_one(const Cli& cli, const iosim::cfg::Config& c, int argc, char** argv) 
         manifest["exit_status"] = kExitOk;
         if (!cli.out_dir.empty())
             iosim::write_run_outputs(cli.out_dir, r.stats, c.dump_yaml(), manifest);
+        if (stacks) {
+            // Counted over the whole run (warm-up, window, drain), like a bpftrace session
+            // around it.
+            (cli.stacks == "-" ? std::cout : stacks_file) << stacks->to_bpftrace() << std::flush;
+        }
         if (!cli.quiet) iosim::print_summary(std::cout, r.stats);
         if (cli.verbose) std::cerr << "[sim] " << r.performance.dump() << '\n';
         return kExitOk;
@@ -127,6 +167,11 @@ int run_compare(const Cli& cli, const iosim::cfg::Config& c, const char* self) {
         if (!pinned) axes.push_back(axis);
     }
     if (axes.empty()) return -1; // every axis pinned: a single run
+    if (!cli.stacks.empty()) {
+        std::cerr << "sim: error: --stacks writes the stacks of one run; pin the compared keys "
+                     "with --set KEY=VALUE or run the config as it is with --no-compare\n";
+        return kExitUsage;
+    }
     std::vector<iosim::Variant> variants(1);
     for (const auto& [key, values] : axes) {
         std::vector<iosim::Variant> next;
@@ -282,6 +327,12 @@ int sc_main(int argc, char* argv[]) {
     app.add_option("--topology", cli.topology,
                    "write the PCIe topology as Graphviz DOT (IOMMU groups as clusters) to FILE, "
                    "or - for stdout, and exit");
+    app.add_option("--stacks", cli.stacks,
+                   "write the modelled kernel stacks into the probe function, with their counts, "
+                   "in bpftrace's map format, to FILE (- for stdout)");
+    app.add_option("--stacks-probe", cli.stacks_probe,
+                   "the kernel function whose callers --stacks counts (default: "
+                   "iommu_iova_to_phys)");
     app.add_flag("--list-params", cli.list_params, "print every configuration key and exit");
     app.add_option("--format", cli.format, "format of --list-params: text or md")
         ->check(CLI::IsMember({"text", "md"}));

@@ -24,6 +24,12 @@ void ExecCtx::enter(Fn f) {
     assert(depth_ < sizeof(frames_) / sizeof(frames_[0]));
     frames_[depth_++] = {f, t_};
     ++cpu_.acct_.calls[static_cast<std::size_t>(f)];
+    if (f == cpu_.probe_) {
+        Fn stack[sizeof(frames_) / sizeof(frames_[0])];
+        for (unsigned i = 0; i < depth_; ++i)
+            stack[i] = frames_[i].fn;
+        cpu_.stacks_->record(stack, depth_);
+    }
 }
 
 void ExecCtx::leave() {

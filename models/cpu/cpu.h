@@ -14,6 +14,7 @@
 #include "models/common/event_queue.h"
 #include "models/common/resource.h"
 #include "models/common/tlm_ext.h"
+#include "models/cpu/stacks.h"
 #include "models/kernel/kfunc.h"
 
 #include <cstdint>
@@ -113,6 +114,11 @@ public:
     double hz() const { return p_.hz; }
     const KernelCosts& costs() const { return costs_; }
     KernelAccounting& accounting() { return acct_; }
+    // Count the kernel stacks into a probe function from now on (nullptr: stop). Not owned.
+    void set_stack_recorder(StackRecorder* r) {
+        stacks_ = r;
+        probe_ = r ? r->probe() : Fn::kCount;
+    }
 
     // Run fn(obj, ctx, arg) on `core` once it is free at or after `at`.
     void post(unsigned core, Time at, Prio prio, Work fn, void* obj, std::uint64_t arg = 0);
@@ -193,6 +199,8 @@ private:
     std::vector<std::uint32_t> free_items_;
     std::vector<Vector> vectors_;
     std::uint32_t next_vector_ = 1; // alloc_msi_vectors hands out from here
+    StackRecorder* stacks_ = nullptr;
+    Fn probe_ = Fn::kCount; // kCount: no probe
     tlm::tlm_generic_payload mmio_tx_;
     tlm::tlm_generic_payload iommu_tx_;
     std::uint32_t mmio_buf_ = 0;

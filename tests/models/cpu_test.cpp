@@ -265,3 +265,42 @@ TEST_F(CpuTest, NeedsSyncOnceLocalTimeIsAQuantumAhead) {
     run([] {});
     EXPECT_EQ(sync, std::vector<bool>({false, false, true}));
 }
+
+// --stacks: the frames open at each entry of the probe function, innermost first, user-space
+// frames left out, counted per distinct stack and printed as bpftrace prints a map.
+TEST_F(CpuTest, StackRecorderCountsTheKernelStacksIntoTheProbe) {
+    build();
+    StackRecorder rec(Fn::iommu_iova_to_phys);
+    cpu->set_stack_recorder(&rec);
+    auto unmap = [](ExecCtx& ctx) {
+        KCall u(ctx, Fn::iommu_dma_unmap_page);
+        KCall p(ctx, Fn::iommu_iova_to_phys);
+    };
+    work->post(0, 0, [&](ExecCtx& ctx) {
+        KCall irq(ctx, Fn::common_interrupt);
+        KCall n(ctx, Fn::nvme_irq);
+        for (int i = 0; i < 2; ++i)
+            unmap(ctx);
+    });
+    work->post(1, 0, [&](ExecCtx& ctx) {
+        KCall user(ctx, Fn::fio); // user space: not in a kernel stack
+        KCall sys(ctx, Fn::entry_SYSCALL_64);
+        unmap(ctx);
+        KCall other(ctx, Fn::iommu_map); // not the probe: not counted
+    });
+    run([] {});
+    EXPECT_EQ(rec.total(), 3u);
+    EXPECT_EQ(rec.to_bpftrace(), "@[\n"
+                                 "    iommu_iova_to_phys+0\n"
+                                 "    iommu_dma_unmap_page+0\n"
+                                 "    entry_SYSCALL_64+0\n"
+                                 "]: 1\n"
+                                 "@[\n"
+                                 "    iommu_iova_to_phys+0\n"
+                                 "    iommu_dma_unmap_page+0\n"
+                                 "    nvme_irq+0\n"
+                                 "    common_interrupt+0\n"
+                                 "]: 2\n");
+    EXPECT_TRUE(StackRecorder::user_space(Fn::fio));
+    EXPECT_FALSE(StackRecorder::user_space(Fn::iommu_map));
+}

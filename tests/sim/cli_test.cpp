@@ -288,6 +288,25 @@ const std::vector<BadInput>& cases() {
           "platform.wifi.rx_buf_size=3KiB"},
          "sim: --set 'platform.wifi.rx_buf_size=3KiB': error: platform.wifi.rx_buf_size: must be "
          "a power of two (page_pool cuts a 4 KiB page into equal fragments)\n"},
+        // ---- --stacks
+        {"StacksProbeUnknown",
+         kGood,
+         {"bad.yaml", "-q", "--stacks", "-", "--stacks-probe", "iova_to_phys"},
+         "sim: error: --stacks-probe iova_to_phys: not a modelled kernel function (stats.json's "
+         "cpu.calls_by_function lists them)\n",
+         true},
+        {"StacksProbeInUserSpace",
+         kGood,
+         {"bad.yaml", "-q", "--stacks", "-", "--stacks-probe", "fio"},
+         "sim: error: --stacks-probe fio: runs in user space; a kernel stack probe needs a kernel "
+         "function\n",
+         true},
+        {"StacksOfACompare",
+         kGood + std::string("compare:\n  platform.iommu.mode: [strict, lazy]\n"),
+         {"bad.yaml", "-q", "--stacks", "-"},
+         "sim: error: --stacks writes the stacks of one run; pin the compared keys with --set "
+         "KEY=VALUE or run the config as it is with --no-compare\n",
+         true},
         // ---- the PCIe topology: the key of the link or node at fault
         {"TopologyConnectedTwice",
          kTopo,
@@ -417,8 +436,8 @@ TEST(Cli, CompareWithABadVariant) {
 TEST(Cli, CompareWhoseVariantsAllFailTheSameWayPrintsTheErrorOnce) {
     TempDir tmp;
     tmp.write("cmp.yaml", with("compare:\n  platform.iommu.mode: [strict, lazy]\n"));
-    const SimRun r = run_sim({"cmp.yaml", "-q", "--set", "workloads.r.first_cpu=5"},
-                             tmp.path().string());
+    const SimRun r =
+        run_sim({"cmp.yaml", "-q", "--set", "workloads.r.first_cpu=5"}, tmp.path().string());
     EXPECT_EQ(r.status, 2) << describe(r);
     EXPECT_EQ(r.err, "sim: --set 'workloads.r.first_cpu=5': error: workloads.r.first_cpu: 5 is not "
                      "a core (platform.cpu.cores is 2)\nsim: variant 'strict' failed with exit "

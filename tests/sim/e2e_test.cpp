@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -548,6 +549,43 @@ TEST(Topology, DevicesBehindOneSwitchShareTheUplink) {
     EXPECT_GE(num(heavy, "pcie.uplink.up_utilization"), 0.95);
     EXPECT_GT(num(heavy, "workloads.wifi_rx.latency_ns.p50"),
               5 * num(light, "workloads.wifi_rx.latency_ns.p50"));
+}
+
+} // namespace
+} // namespace simtest
+
+// ------------------------------------------------------------------ --stacks
+namespace simtest {
+namespace {
+
+// The kernel stacks into iommu_iova_to_phys: under strict, one per NVMe unmap_page, all from the
+// completion IRQ; under dma-direct none (the function is not called).
+TEST(Stacks, OnePerUnmapFromTheCompletionIrqAndNoneUnderDmaDirect) {
+    TempDir tmp;
+    for (const std::string mode : {"strict", "off"}) {
+        SCOPED_TRACE(mode);
+        const std::string file = (tmp.path() / (mode + ".bt.txt")).string();
+        const json s = run_stats(tmp.fresh(mode),
+                                 {config("small_4k.yaml"), "--set", "platform.iommu.mode=" + mode,
+                                  "--set", "sim.warmup=0ps", "--stacks", file});
+        std::ifstream f(file);
+        std::stringstream text;
+        text << f.rdbuf();
+        if (mode == "off") {
+            EXPECT_EQ(text.str(), "");
+            continue;
+        }
+        // With no warm-up, end.* covers the whole run, as the stacks do.
+        EXPECT_EQ(text.str(), "@[\n"
+                              "    iommu_iova_to_phys+0\n"
+                              "    iommu_dma_unmap_page+0\n"
+                              "    nvme_pci_complete_batch+0\n"
+                              "    nvme_irq+0\n"
+                              "    common_interrupt+0\n"
+                              "]: " +
+                                  std::to_string(count(s, "end.dma_unmap_calls")) + "\n");
+        EXPECT_GT(count(s, "end.dma_unmap_calls"), 100u);
+    }
 }
 
 } // namespace
