@@ -20,9 +20,10 @@ bool ExecCtx::needs_sync() const {
     return t_ - sim_now() >= tlm::tlm_global_quantum::instance().get().value();
 }
 
-void ExecCtx::enter(Fn f) {
+void ExecCtx::enter(Fn f, bool call) {
     assert(depth_ < sizeof(frames_) / sizeof(frames_[0]));
     frames_[depth_++] = {f, t_};
+    if (!call) return;
     ++cpu_.acct_.calls[static_cast<std::size_t>(f)];
     if (f == cpu_.probe_) {
         Fn stack[sizeof(frames_) / sizeof(frames_[0])];

@@ -39,7 +39,9 @@ public:
     Time now() const { return t_; }
     Cpu& cpu() { return cpu_; }
 
-    void enter(Fn f);
+    // `call` false: a frame resumed in a continuation item (the same call, still open), which
+    // counts no call and is no probe entry for the stack recorder.
+    void enter(Fn f, bool call = true);
     void leave();
     // Charge `units` of f's cost to the innermost frame.
     void work(Fn f, std::uint64_t units = 1);
@@ -77,6 +79,19 @@ private:
     };
     Held locks_[4];
     unsigned nlocks_ = 0;
+};
+
+// A frame of a call that began in an earlier work item of the same thread (a long ioctl resumed
+// after cond_resched): on the stack again, charged and counted nothing.
+class KResume {
+public:
+    KResume(ExecCtx& ctx, Fn f) : ctx_(ctx) { ctx.enter(f, false); }
+    ~KResume() { ctx_.leave(); }
+    KResume(const KResume&) = delete;
+    KResume& operator=(const KResume&) = delete;
+
+private:
+    ExecCtx& ctx_;
 };
 
 // RAII call of a kernel function: enters it and charges one unit of its cost (or `units`).

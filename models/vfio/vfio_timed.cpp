@@ -1,5 +1,6 @@
 #include "models/vfio/vfio_timed.h"
 
+#include <optional>
 #include <utility>
 
 namespace iosim {
@@ -105,11 +106,17 @@ void VfioDriver::unmap_dma(ExecCtx& ctx, std::uint64_t iova, std::uint64_t bytes
         KCall sys(ctx, Fn::entry_SYSCALL_64);
         KCall io(ctx, Fn::vfio_iommu_type1_ioctl);
         KCall du(ctx, Fn::vfio_dma_do_unmap);
-        // vfio_remove_dma -> vfio_unmap_unpin per mapping removed; their loops are charged below.
+        // vfio_remove_dma -> vfio_unmap_unpin per mapping removed; their loops are charged below,
+        // inside the last one's frames (so the stacks into iommu_iova_to_phys have them).
         const Op& o = *ops_[i];
-        for (std::uint64_t d = 0; d < o.um.dmas_removed; ++d) {
+        for (std::uint64_t d = 0; d + 1 < o.um.dmas_removed; ++d) {
             KCall rd(ctx, Fn::vfio_remove_dma);
             KCall uu(ctx, Fn::vfio_unmap_unpin);
+        }
+        std::optional<KCall> rd, uu;
+        if (o.um.dmas_removed) {
+            rd.emplace(ctx, Fn::vfio_remove_dma);
+            uu.emplace(ctx, Fn::vfio_unmap_unpin);
         }
         if (!charge_unmap(ctx, *ops_[i])) {
             cpu_.post<&VfioDriver::step>(ctx.core(), ctx.now(), Cpu::Prio::Thread, this, i);
@@ -121,7 +128,25 @@ void VfioDriver::unmap_dma(ExecCtx& ctx, std::uint64_t iova, std::uint64_t bytes
 
 void VfioDriver::step(ExecCtx& ctx, std::uint64_t i) {
     Op& op = *ops_[i];
-    const bool done = op.unmap ? charge_unmap(ctx, op) : charge_map(ctx, op);
+    bool done;
+    {
+        // The ioctl goes on in this item: its frames are open again (not new calls).
+        KResume sys(ctx, Fn::entry_SYSCALL_64);
+        KResume io(ctx, Fn::vfio_iommu_type1_ioctl);
+        if (op.unmap) {
+            KResume du(ctx, Fn::vfio_dma_do_unmap);
+            std::optional<KResume> rd, uu;
+            if (op.um.dmas_removed) {
+                rd.emplace(ctx, Fn::vfio_remove_dma);
+                uu.emplace(ctx, Fn::vfio_unmap_unpin);
+            }
+            done = charge_unmap(ctx, op);
+        } else {
+            KResume dm(ctx, Fn::vfio_dma_do_map);
+            KResume pm(ctx, Fn::vfio_pin_map_dma);
+            done = charge_map(ctx, op);
+        }
+    }
     if (!done) {
         cpu_.post<&VfioDriver::step>(ctx.core(), ctx.now(), Cpu::Prio::Thread, this, i);
         return;

@@ -304,3 +304,19 @@ TEST_F(CpuTest, StackRecorderCountsTheKernelStacksIntoTheProbe) {
     EXPECT_TRUE(StackRecorder::user_space(Fn::fio));
     EXPECT_FALSE(StackRecorder::user_space(Fn::iommu_map));
 }
+
+// A frame resumed in a continuation item is on the stack but is not a new call.
+TEST_F(CpuTest, ResumedFramesAreOnTheStackButCountNoCall) {
+    build();
+    StackRecorder rec(Fn::iommu_iova_to_phys);
+    cpu->set_stack_recorder(&rec);
+    work->post(0, 0, [&](ExecCtx& ctx) {
+        KResume io(ctx, Fn::vfio_iommu_type1_ioctl);
+        KCall p(ctx, Fn::iommu_iova_to_phys);
+    });
+    run([] {});
+    EXPECT_EQ(acct().calls[idx(Fn::vfio_iommu_type1_ioctl)], 0u);
+    EXPECT_EQ(acct().calls[idx(Fn::iommu_iova_to_phys)], 1u);
+    EXPECT_EQ(rec.to_bpftrace(),
+              "@[\n    iommu_iova_to_phys+0\n    vfio_iommu_type1_ioctl+0\n]: 1\n");
+}

@@ -588,5 +588,28 @@ TEST(Stacks, OnePerUnmapFromTheCompletionIrqAndNoneUnderDmaDirect) {
     }
 }
 
+// VFIO_IOMMU_UNMAP_DMA of a VM's memory: one stack per leaf looked up, through vfio_unmap_unpin,
+// even though the teardown runs over several work items (the ioctl resumed).
+TEST(Stacks, VfioUnmapStacksCarryTheIoctlFramesAcrossItsContinuations) {
+    TempDir tmp;
+    const std::string file = (tmp.path() / "vm.bt.txt").string();
+    const json s = run_stats(tmp.fresh("vm"), {source_path("configs/vfio_vm.yaml"), "--set",
+                                               "workloads.guest.hugepage_fraction=0.5",
+                                               "--no-compare", "--stacks", file});
+    std::ifstream f(file);
+    std::stringstream text;
+    text << f.rdbuf();
+    EXPECT_EQ(text.str(), "@[\n"
+                          "    iommu_iova_to_phys+0\n"
+                          "    vfio_unmap_unpin+0\n"
+                          "    vfio_remove_dma+0\n"
+                          "    vfio_dma_do_unmap+0\n"
+                          "    vfio_iommu_type1_ioctl+0\n"
+                          "    entry_SYSCALL_64+0\n"
+                          "]: " +
+                              std::to_string(count(s, "vfio.iova_to_phys_calls")) + "\n");
+    EXPECT_GT(count(s, "vfio.iova_to_phys_calls"), 100000u);
+}
+
 } // namespace
 } // namespace simtest
