@@ -217,8 +217,8 @@ void print_comparison(std::ostream& os, const std::vector<Variant>& vs) {
         for (const auto& [name, ns] : top_functions(v.stats, 6))
             if (std::find(fns.begin(), fns.end(), name) == fns.end()) fns.push_back(name);
     // Per I/O; variants without any I/O (a VM's set-up) show totals, and the header says so.
-    const bool any_io = std::any_of(vs.begin(), vs.end(),
-                                    [](const Variant& v) { return total_ios(v.stats) > 0; });
+    const bool any_io =
+        std::any_of(vs.begin(), vs.end(), [](const Variant& v) { return total_ios(v.stats) > 0; });
     os << (any_io ? "top kernel functions, CPU ns per I/O:\n"
                   : "top kernel functions, CPU ns in total (no I/Os):\n");
     for (const auto& fn : fns)
