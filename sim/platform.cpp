@@ -26,8 +26,8 @@ void check_core(const cfg::Config& c, const std::string& key) {
 
 // The fio-like keys of a block I/O job (kernel driver or SPDK) under prefix `k`
 // ("workloads.<name>.").
-template <class P>
-void read_block_job(const cfg::Config& c, const std::string& k, std::uint64_t seed, P& p) {
+void read_block_job(const cfg::Config& c, const std::string& k, std::uint64_t seed,
+                    BlockJobParams& p) {
     const std::string rw = c.str(k + "rw");
     p.write = rw == "write" || rw == "randwrite";
     p.random = rw == "randread" || rw == "randwrite";

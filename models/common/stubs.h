@@ -26,11 +26,7 @@ public:
 
     explicit StubInitiator(const sc_core::sc_module_name& name, std::uint16_t requester_id = 0)
         : sc_core::sc_module(name), out("out") {
-        ext_ = new DmaExt;
-        ext_->requester_id = requester_id;
-        tx_.set_extension(ext_);
-        tx_.set_byte_enable_ptr(nullptr);
-        tx_.set_dmi_allowed(false);
+        ext_ = init_dma_payload(tx_, requester_id);
     }
 
     struct Result {

@@ -22,6 +22,27 @@ struct DmaExt : tlm::tlm_extension<DmaExt> {
     }
 };
 
+// A device's pooled DMA payload: a DmaExt with its requester ID, owned by the payload (set once,
+// no allocation per transaction), no byte enables, no DMI. Returns the extension.
+inline DmaExt* init_dma_payload(tlm::tlm_generic_payload& tx, std::uint16_t requester_id) {
+    auto* ext = new DmaExt;
+    ext->requester_id = requester_id;
+    tx.set_extension(ext);
+    tx.set_byte_enable_ptr(nullptr);
+    tx.set_dmi_allowed(false);
+    return ext;
+}
+
+// A device's pooled MSI payload: a 4-byte write of `*vector` to the MSI window (0xFEE00000).
+inline void init_msi_payload(tlm::tlm_generic_payload& tx, std::uint32_t* vector) {
+    tx.set_command(tlm::TLM_WRITE_COMMAND);
+    tx.set_address(0xFEE00000);
+    tx.set_data_ptr(reinterpret_cast<unsigned char*>(vector));
+    tx.set_data_length(4);
+    tx.set_streaming_width(4);
+    tx.set_byte_enable_ptr(nullptr);
+}
+
 // A command for the IOMMU command queue (AMD-Vi command buffer / VT-d invalidation queue), sent
 // as the data of a write to the IOMMU's in_regs at kRegCmdTail. A completion wait reports when
 // the IOMMU performs its semaphore store (complete_at, absolute time): the driver's wait_on_sem

@@ -11,17 +11,8 @@ NvmeCtrl::NvmeCtrl(const sc_core::sc_module_name& name, const NvmeCtrlParams& p)
       events_("events"), fw_(p.controller_cores), dies_(p.channels * p.dies_per_channel),
       channels_(p.channels), data_buf_(512) {
     in_regs.register_b_transport(this, &NvmeCtrl::regs);
-    ext_ = new DmaExt;
-    ext_->requester_id = p.requester_id;
-    tx_.set_extension(ext_);
-    tx_.set_byte_enable_ptr(nullptr);
-    tx_.set_dmi_allowed(false);
-    msi_tx_.set_command(tlm::TLM_WRITE_COMMAND);
-    msi_tx_.set_address(0xFEE00000);
-    msi_tx_.set_data_ptr(reinterpret_cast<unsigned char*>(&msi_buf_));
-    msi_tx_.set_data_length(4);
-    msi_tx_.set_streaming_width(4);
-    msi_tx_.set_byte_enable_ptr(nullptr);
+    ext_ = init_dma_payload(tx_, p.requester_id);
+    init_msi_payload(msi_tx_, &msi_buf_);
     cmds_.reserve(4096);
 }
 

@@ -19,17 +19,8 @@ Mt7921::Mt7921(const sc_core::sc_module_name& name, const Mt7921Params& p)
     : sc_core::sc_module(name), in_regs("in_regs"), out_dma("out_dma"), irq_out("irq_out"), p_(p),
       air_(p.phy, p.air), events_("events"), buf_(4096, 0) {
     in_regs.register_b_transport(this, &Mt7921::regs);
-    ext_ = new DmaExt;
-    ext_->requester_id = p.requester_id;
-    tx_.set_extension(ext_);
-    tx_.set_byte_enable_ptr(nullptr);
-    tx_.set_dmi_allowed(false);
-    msi_tx_.set_command(tlm::TLM_WRITE_COMMAND);
-    msi_tx_.set_address(0xFEE00000);
-    msi_tx_.set_data_ptr(reinterpret_cast<unsigned char*>(&msi_buf_));
-    msi_tx_.set_data_length(4);
-    msi_tx_.set_streaming_width(4);
-    msi_tx_.set_byte_enable_ptr(nullptr);
+    ext_ = init_dma_payload(tx_, p.requester_id);
+    init_msi_payload(msi_tx_, &msi_buf_);
 }
 
 void Mt7921::attach(const Mt7921Rings& r) {

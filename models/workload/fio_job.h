@@ -22,17 +22,7 @@
 
 namespace iosim {
 
-struct FioParams {
-    std::string name = "job";
-    bool write = false;
-    bool random = true;
-    std::uint32_t bs = 4096;
-    std::uint32_t iodepth = 32;
-    unsigned jobs = 1;
-    unsigned first_cpu = 0;
-    std::uint64_t size = 1ull << 30;
-    std::uint64_t ios = 0; // per job; 0 = unlimited
-    std::uint64_t seed = 1;
+struct FioParams : BlockJobParams {
     bool verify = false; // check read data against the LBA pattern (needs the backing store)
 };
 

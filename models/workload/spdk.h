@@ -30,17 +30,7 @@
 
 namespace iosim {
 
-struct SpdkParams {
-    std::string name = "spdk";
-    bool write = false;
-    bool random = true;
-    std::uint32_t bs = 4096;
-    std::uint32_t iodepth = 32;
-    unsigned jobs = 1;
-    unsigned first_cpu = 0;
-    std::uint64_t size = 1ull << 30;
-    std::uint64_t ios = 0; // per job; 0 = unlimited
-    std::uint64_t seed = 1;
+struct SpdkParams : BlockJobParams {
     std::uint32_t queue_depth = 1024;          // entries of each job's queue pair
     std::uint16_t first_qid = 1;               // job j uses qid first_qid + j
     std::uint64_t pool_vaddr = 0x200000000000; // SPDK's default base_virtaddr

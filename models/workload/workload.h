@@ -14,6 +14,21 @@
 
 namespace iosim {
 
+// The fio-like shape of a block I/O job, whichever driver runs it (the kernel's with libaio, or
+// SPDK's in user space): workloads.<name>.{rw, bs, iodepth, jobs, first_cpu, size, ios}.
+struct BlockJobParams {
+    std::string name = "job";
+    bool write = false;
+    bool random = true;
+    std::uint32_t bs = 4096;
+    std::uint32_t iodepth = 32;
+    unsigned jobs = 1;
+    unsigned first_cpu = 0;
+    std::uint64_t size = 1ull << 30;
+    std::uint64_t ios = 0; // per job; 0 = unlimited
+    std::uint64_t seed = 1;
+};
+
 class Workload {
 public:
     explicit Workload(std::string name) : name_(std::move(name)) {}
