@@ -12,6 +12,7 @@
 #include "models/memory/memory.h"
 #include "models/memory/page_allocator.h"
 #include "tests/harness/cpu_work.h"
+#include "tests/harness/dma_path.h"
 #include "tests/harness/sc_test.h"
 
 #include <memory>
@@ -23,8 +24,10 @@
 using namespace iosim;
 using iosim::StubInitiator;
 using iosim::StubTarget;
+using iosim::test::bind_dma_path;
 using iosim::test::CpuWork;
 using iosim::test::ScTest;
+using iosim::test::uniform_costs;
 
 namespace {
 
@@ -44,8 +47,7 @@ constexpr Time round_up(Time t, Time q) {
 class KernelTest : public ScTest {
 protected:
     void build(IommuMode mode, bool zero_costs = false, unsigned cores = 2) {
-        for (std::size_t i = 0; i < kFnCount; ++i)
-            costs.ps[i] = zero_costs || fn_cost_key(static_cast<Fn>(i)).empty() ? 0 : kCost;
+        costs = uniform_costs(zero_costs ? 0 : kCost);
         CpuParams cp;
         cp.cores = cores;
         cp.hz = 1e9;
@@ -91,14 +93,7 @@ protected:
         msi_src->out.bind(cpu->in_msi);
         iommu->out_mem.bind(mem->in);
         iommu->out_walk.bind(mem->in);
-        if (mode == IommuMode::Off) {
-            // As the platform wires it: no IOMMU in the DMA path.
-            device->out.bind(mem->in);
-            iommu_unused = std::make_unique<StubInitiator>("iommu_unused");
-            iommu_unused->out.bind(iommu->in_dma);
-        } else {
-            device->out.bind(iommu->in_dma);
-        }
+        iommu_unused = bind_dma_path(device->out, *iommu, *mem, mode); // as the platform wires it
         work = std::make_unique<CpuWork>(*cpu);
     }
 

@@ -14,6 +14,7 @@
 #include "models/wifi/mt76_driver.h"
 #include "models/wifi/mt7921.h"
 #include "models/workload/iperf.h"
+#include "tests/harness/dma_path.h"
 #include "tests/harness/sc_test.h"
 
 #include <memory>
@@ -22,7 +23,9 @@
 #include <gtest/gtest.h>
 
 using namespace iosim;
+using iosim::test::bind_dma_path;
 using iosim::test::ScTest;
+using iosim::test::uniform_costs;
 
 namespace {
 
@@ -37,8 +40,7 @@ class Mt76Test : public ScTest {
 protected:
     void build(IommuMode mode, Mt76DriverParams dp = {}) {
         tlm::tlm_global_quantum::instance().set(to_sc(1 * kUs)); // as sim/ sets sim.quantum
-        for (std::size_t i = 0; i < kFnCount; ++i)
-            costs.ps[i] = fn_cost_key(static_cast<Fn>(i)).empty() ? 0 : kCost;
+        costs = uniform_costs(kCost);
         CpuParams cp;
         cp.cores = 2;
         cp.hz = 1e9;
@@ -67,13 +69,7 @@ protected:
         nic->irq_out.bind(cpu->in_msi);
         iommu->out_mem.bind(mem->in);
         iommu->out_walk.bind(mem->in);
-        if (mode == IommuMode::Off) {
-            nic->out_dma.bind(mem->in);
-            iommu_unused = std::make_unique<StubInitiator>("iommu_unused");
-            iommu_unused->out.bind(iommu->in_dma);
-        } else {
-            nic->out_dma.bind(iommu->in_dma);
-        }
+        iommu_unused = bind_dma_path(nic->out_dma, *iommu, *mem, mode); // as the platform wires it
         drv = std::make_unique<Mt76Driver>(*cpu, *dma, *dev, *nic, *pages, dp);
     }
     IperfWorkload& add_flow(bool tx, std::uint32_t size, double rate = 0, unsigned core = 1,

@@ -15,6 +15,7 @@
 #include "models/vfio/phys_layout.h"
 #include "models/vfio/vfio_timed.h"
 #include "models/workload/spdk.h"
+#include "tests/harness/dma_path.h"
 #include "tests/harness/sc_test.h"
 
 #include <memory>
@@ -22,7 +23,9 @@
 #include <gtest/gtest.h>
 
 using namespace iosim;
+using iosim::test::bind_dma_path;
 using iosim::test::ScTest;
+using iosim::test::uniform_costs;
 
 namespace {
 
@@ -32,8 +35,7 @@ constexpr std::uint64_t kIos = 200;
 class SpdkTest : public ScTest, public ::testing::WithParamInterface<IommuMode> {
 protected:
     void build(IommuMode mode) {
-        for (std::size_t i = 0; i < kFnCount; ++i)
-            costs.ps[i] = fn_cost_key(static_cast<Fn>(i)).empty() ? 0 : 20 * kNs;
+        costs = uniform_costs(20 * kNs);
         CpuParams cp;
         cp.cores = 2;
         cpu = std::make_unique<Cpu>("cpu", cp, costs);
@@ -59,13 +61,7 @@ protected:
         nvme->irq_out.bind(cpu->in_msi);
         iommu->out_mem.bind(mem->in);
         iommu->out_walk.bind(mem->in);
-        if (mode == IommuMode::Off) {
-            nvme->out_dma.bind(mem->in);
-            iommu_unused = std::make_unique<StubInitiator>("iommu_unused");
-            iommu_unused->out.bind(iommu->in_dma);
-        } else {
-            nvme->out_dma.bind(iommu->in_dma);
-        }
+        iommu_unused = bind_dma_path(nvme->out_dma, *iommu, *mem, mode); // as the platform wires it
         SpdkParams sp;
         sp.iodepth = 8;
         sp.jobs = 1;

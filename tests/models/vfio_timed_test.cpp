@@ -14,6 +14,7 @@
 #include "models/vfio/phys_layout.h"
 #include "models/vfio/vfio_timed.h"
 #include "tests/harness/cpu_work.h"
+#include "tests/harness/dma_path.h"
 #include "tests/harness/sc_test.h"
 
 #include <memory>
@@ -23,8 +24,10 @@
 #include <gtest/gtest.h>
 
 using namespace iosim;
+using iosim::test::bind_dma_path;
 using iosim::test::CpuWork;
 using iosim::test::ScTest;
+using iosim::test::uniform_costs;
 
 namespace {
 
@@ -46,8 +49,7 @@ constexpr std::size_t idx(Fn f) {
 class VfioTimedTest : public ScTest {
 public: // the helpers below read the fixture
     void build(IommuMode mode, double fraction, VfioParams vp = {}, bool attach = true) {
-        for (std::size_t i = 0; i < kFnCount; ++i)
-            costs.ps[i] = fn_cost_key(static_cast<Fn>(i)).empty() ? 0 : kCost;
+        costs = uniform_costs(kCost);
         CpuParams cp;
         cp.cores = 2;
         cp.hz = 1e9;
@@ -79,13 +81,7 @@ public: // the helpers below read the fixture
         msi_src->out.bind(cpu->in_msi);
         iommu->out_mem.bind(mem->in);
         iommu->out_walk.bind(mem->in);
-        if (mode == IommuMode::Off) {
-            device->out.bind(mem->in);
-            iommu_unused = std::make_unique<StubInitiator>("iommu_unused");
-            iommu_unused->out.bind(iommu->in_dma);
-        } else {
-            device->out.bind(iommu->in_dma);
-        }
+        iommu_unused = bind_dma_path(device->out, *iommu, *mem, mode); // as the platform wires it
         work = std::make_unique<CpuWork>(*cpu);
     }
 
