@@ -1,5 +1,8 @@
 #include "sim/pcie_config.h"
 
+#include "sim/config/schema.h"
+#include "sim/config/units.h"
+
 #include <algorithm>
 
 namespace iosim {
@@ -45,7 +48,15 @@ PlatformTopology topology_from_config(const cfg::Config& c) {
     const auto devs = platform_devices(c);
     const auto node_names = c.names("platform.pcie.nodes");
     const auto link_names = c.names("platform.pcie.links");
-    if (node_names.empty() && link_names.empty()) return default_topology(c, devs);
+    if (node_names.empty() && link_names.empty()) {
+        // Without a switch the traversal latency would be ignored: a value set for it is a
+        // mistake (the default, as --print-config writes it, is not).
+        const std::string sw = "platform.pcie.switch_latency";
+        if (c.is_set(sw) && c.time(sw) != cfg::parse_time(cfg::find_param(sw)->def))
+            c.fail(sw, "has no effect without a topology: describe the switches under "
+                       "platform.pcie.nodes and platform.pcie.links");
+        return default_topology(c, devs);
+    }
 
     const std::string first_key = !node_names.empty()
                                       ? "platform.pcie.nodes." + node_names[0] + ".kind"

@@ -292,7 +292,8 @@ std::vector<Param> build() {
          "Packets the AP queues per paced RX flow; more are dropped.", "assumption"},
 
         {"platform.pcie.switch_latency", T::Time, "150ns", "0ps", "10us", {},
-         "Port-to-port (cut-through) traversal of a PCIe switch, each way.",
+         "Port-to-port (cut-through) traversal of a PCIe switch, each way (with a topology that "
+         "has switches).",
          "assumption: switch vendors quote on the order of 100-150 ns"},
         {"platform.pcie.nodes.*.kind", T::Enum, "endpoint", "", "",
          {"root_complex", "root_port", "switch", "endpoint"},

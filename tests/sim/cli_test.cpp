@@ -308,6 +308,12 @@ const std::vector<BadInput>& cases() {
          "KEY=VALUE or run the config as it is with --no-compare\n",
          true},
         // ---- the PCIe topology: the key of the link or node at fault
+        {"SwitchLatencyWithoutTopology",
+         kGood,
+         {"bad.yaml", "--set", "platform.pcie.switch_latency=1us"},
+         "sim: --set 'platform.pcie.switch_latency=1us': error: platform.pcie.switch_latency: has "
+         "no effect without a topology: describe the switches under platform.pcie.nodes and "
+         "platform.pcie.links\n"},
         {"TopologyConnectedTwice",
          kTopo,
          {"bad.yaml", "--set", "platform.pcie.links.e.upstream=sw0", "--set",
