@@ -15,6 +15,10 @@ struct DmaExt : tlm::tlm_extension<DmaExt> {
     // Filled by the IOMMU for statistics and tests: did this transaction hit the IOTLB, walk,
     // fault.
     enum class Xlate : std::uint8_t { None, Hit, Walk, Fault } xlate = Xlate::None;
+    // Set by an initiator that misbehaves on purpose (fault injection, a rogue DMA engine): the
+    // IOMMU and the safety statistics (`safety.`) count where such a DMA ends (blocked, through a
+    // stale IOTLB entry, in memory).
+    enum class Intent : std::uint8_t { Normal, Stray } intent = Intent::Normal;
 
     tlm::tlm_extension_base* clone() const override { return new DmaExt(*this); }
     void copy_from(const tlm::tlm_extension_base& e) override {
