@@ -49,6 +49,18 @@ std::vector<std::pair<std::string, double>> top_functions(const nlohmann::json& 
     return v;
 }
 
+// 65536 -> "64KiB": the largest binary unit that divides the value.
+std::string binary_size(double bytes) {
+    auto b = static_cast<std::uint64_t>(bytes);
+    static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (u < 4 && b >= 1024 && b % 1024 == 0) {
+        b /= 1024;
+        ++u;
+    }
+    return std::to_string(b) + units[u];
+}
+
 double total_ios(const nlohmann::json& s) {
     double n = 0;
     const auto& w = at_path(s, "workloads");
@@ -209,6 +221,38 @@ void print_comparison(std::ostream& os, const std::vector<Variant>& vs) {
         row("VFIO unmap ms", vfio("vfio.unmap_ns", ms));
         row("VFIO iommu_iova_to_phys calls", vfio("vfio.iova_to_phys_calls", count));
         row("VFIO IOTLB syncs", vfio("vfio.iotlb_syncs", count));
+    }
+
+    // The DMA benchmark engine (models/dmabench): one row per variant, so that a sweep of the
+    // window reads as a table of bandwidth and latency against the window.
+    std::vector<std::string> bench;
+    for (const auto& wl : workloads)
+        if (std::any_of(vs.begin(), vs.end(), [&wl](const Variant& v) {
+                return at_path(v.stats, "workloads." + wl + ".transfer_bytes").is_number();
+            }))
+            bench.push_back(wl);
+    for (const auto& wl : bench) {
+        const std::string k = "workloads." + wl + ".";
+        os << fmt::format("DMA benchmark '{}', one row per variant:\n", wl);
+        os << fmt::format("  {:<{}} {:>9} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>12} {:>12}\n",
+                          "variant", width, "window", "page", "MB/s", "p50 ns", "p99 ns",
+                          "p99.9 ns", "max ns", "misses/xfer", "walk rd/xfer");
+        for (const auto& v : vs) {
+            const auto& st = v.stats;
+            if (!at_path(st, k + "transfer_bytes").is_number()) continue;
+            const double n = std::max(1.0, num(st, k + "completed"));
+            const auto& page = at_path(st, "devices.dmabench0.page_size");
+            std::string pg = page.is_string() ? page.get<std::string>() : "-";
+            if (pg.rfind("none", 0) == 0) pg = "-";
+            os << fmt::format(
+                "  {:<{}} {:>9} {:>9} {:>10.1f} {:>9.0f} {:>9.0f} {:>9.0f} {:>9.0f} {:>12.3f} "
+                "{:>12.3f}\n",
+                v.name, width, binary_size(num(st, k + "window_bytes")), pg,
+                num(st, k + "bytes_per_s") / 1e6, num(st, k + "latency_ns.p50"),
+                num(st, k + "latency_ns.p99"), num(st, k + "latency_ns.p999"),
+                num(st, k + "latency_ns.max"), num(st, k + "iotlb.misses") / n,
+                num(st, k + "iotlb.walk_reads") / n);
+        }
     }
 
     // Top kernel functions: the union of each variant's top 6, in ns of CPU per I/O.

@@ -10,6 +10,7 @@ namespace iosim {
 std::vector<PlatformDevice> platform_devices(const cfg::Config& c) {
     std::vector<PlatformDevice> v{{"nvme0", "platform.nvme"}};
     if (c.flag("platform.wifi.present")) v.push_back({"wifi0", "platform.wifi"});
+    if (c.flag("platform.dmabench.present")) v.push_back({"dmabench0", "platform.dmabench"});
     return v;
 }
 

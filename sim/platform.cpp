@@ -1,8 +1,10 @@
 #include "sim/platform.h"
 
 #include "models/common/event_queue.h"
+#include "models/dmabench/dmabench_setup.h"
 #include "models/memory/page_allocator.h"
 #include "models/pcie/pcie_link.h"
+#include "models/workload/dmabench_job.h"
 #include "models/workload/spdk.h"
 #include "models/workload/vm.h"
 #include "sim/config/schema.h"
@@ -83,24 +85,36 @@ bool uses_vfio(const cfg::Config& c, const std::string& name) {
 // The keys that belong to some kinds of workload only (workloads.*.type): set on another kind
 // (to anything but the default), they are a mistake. One table for every kind.
 void check_job_keys(const cfg::Config& c, const std::string& name) {
-    enum : unsigned { kFio = 1, kIperf = 2, kVm = 4 };
+    enum : unsigned { kFio = 1, kIperf = 2, kVm = 4, kDmabench = 8 };
     struct KeyKinds {
         const char* key;
         unsigned kinds;
     };
     static constexpr KeyKinds kKeys[] = {
-        {"rw", kFio},          {"bs", kFio},
-        {"iodepth", kFio},     {"size", kFio},
-        {"ios", kFio},         {"verify", kFio},
-        {"ioengine", kFio},    {"jobs", kFio | kIperf},
-        {"direction", kIperf}, {"packet_size", kIperf},
-        {"rate", kIperf},      {"sndbuf", kIperf},
-        {"guest_memory", kVm}, {"hugepage_fraction", kVm},
+        {"rw", kFio | kDmabench},
+        {"bs", kFio},
+        {"iodepth", kFio | kDmabench},
+        {"size", kFio},
+        {"ios", kFio | kDmabench},
+        {"verify", kFio},
+        {"ioengine", kFio},
+        {"jobs", kFio | kIperf},
+        {"direction", kIperf},
+        {"packet_size", kIperf},
+        {"rate", kIperf},
+        {"sndbuf", kIperf},
+        {"guest_memory", kVm},
+        {"hugepage_fraction", kVm},
         {"hold", kVm},
+        {"transfer", kDmabench},
+        {"window", kDmabench},
     };
     const std::string k = "workloads." + name + ".";
     const std::string type = c.str(k + "type");
-    const unsigned kind = type == "vm" ? kVm : type == "iperf" ? kIperf : kFio;
+    const unsigned kind = type == "vm"         ? kVm
+                          : type == "iperf"    ? kIperf
+                          : type == "dmabench" ? kDmabench
+                                               : kFio;
     for (const KeyKinds& e : kKeys) {
         if ((e.kinds & kind) || !set_to_non_default(c, k + e.key)) continue;
         if (kind == kVm)
@@ -108,8 +122,11 @@ void check_job_keys(const cfg::Config& c, const std::string& name) {
                               "assigned device and issues no I/O here)");
         if (e.kinds == kVm)
             c.fail(k + e.key, "applies to type vm only (this workload is type " + type + ")");
-        c.fail(k + e.key, std::string("applies to ") + (e.kinds & kFio ? "fio" : "iperf") +
-                              " jobs only (" + k + "type is " + type + ")");
+        std::string kinds;
+        for (auto [bit, kname] :
+             {std::pair{kFio, "fio"}, {kIperf, "iperf"}, {kDmabench, "dmabench"}})
+            if (e.kinds & bit) kinds += (kinds.empty() ? "" : " and ") + std::string(kname);
+        c.fail(k + e.key, "applies to " + kinds + " jobs only (" + k + "type is " + type + ")");
     }
     if (kind == kFio && c.str(k + "ioengine") == "spdk" && c.flag(k + "verify"))
         c.fail(k + "verify", "is not modelled with ioengine spdk");
@@ -287,6 +304,47 @@ Platform::Platform(const cfg::Config& c) {
                    "must be a power of two (page_pool cuts a 4 KiB page into equal fragments)");
     }
 
+    // ---------------------------------------------------------------- DMA benchmark engine
+    // (issue 4: models/dmabench). Its transfer parameters come from the one workload that drives
+    // it (type dmabench); without one it is fitted and idle.
+    if (c.flag("platform.dmabench.present")) {
+        DmaBenchParams bp;
+        for (const std::string& name : c.names("workloads")) {
+            const std::string k = "workloads." + name + ".";
+            if (c.str(k + "type") != "dmabench") continue;
+            if (!dmabench_job_.empty())
+                c.fail(k + "type", "dmabench0 is already driven by workload '" + dmabench_job_ +
+                                       "'; one workload per engine");
+            dmabench_job_ = name;
+            const std::string rw = c.str(k + "rw");
+            bp.write = rw == "write" || rw == "randwrite";
+            bp.random = rw == "randread" || rw == "randwrite";
+            bp.transfer = static_cast<std::uint32_t>(c.bytes(k + "transfer"));
+            bp.window = c.bytes(k + "window");
+            bp.inflight = static_cast<std::uint32_t>(c.integer(k + "iodepth"));
+            bp.count = static_cast<std::uint64_t>(c.integer(k + "ios"));
+            if (bp.window < bp.transfer)
+                c.fail(blame(c, k + "window", k + "transfer"),
+                       "the window (" + std::to_string(bp.window) +
+                           " bytes) is smaller than one transfer (" + k + "transfer, " +
+                           std::to_string(bp.transfer) + " bytes)");
+            if (bp.window > mp.size / 4)
+                c.fail(k + "window", "the buffer (" + std::to_string(bp.window) +
+                                         " bytes) must fit a quarter of platform.memory.size (" +
+                                         std::to_string(mp.size / 4) + " bytes)");
+        }
+        bp.seed = seed ^ fnv1a("dmabench0");
+        bp.rogue = c.str("platform.dmabench.mode") == "rogue";
+        bp.rogue_span = mp.size;
+        dmabench_ = std::make_unique<DmaBench>("dmabench0", bp);
+        PcieLinkParams dl;
+        dl.max_payload = static_cast<unsigned>(c.bytes("platform.dmabench.link.max_payload"));
+        dl.max_read_request =
+            static_cast<unsigned>(c.bytes("platform.dmabench.link.max_read_request"));
+        dl.tlp_overhead = static_cast<unsigned>(c.bytes("platform.dmabench.link.tlp_overhead"));
+        attach_pcie(dmabench_link_, "dmabench0", dl);
+    }
+
     // ---------------------------------------------------------------- wiring
     nvme_->out_dma.bind(nvme_link_->in_dma);
     nvme_link_->out_mmio.bind(nvme_->in_regs);
@@ -298,6 +356,12 @@ Platform::Platform(const cfg::Config& c) {
         wifi_link_->out_mmio.bind(wifi_->in_regs);
         wifi_->irq_out.bind(wifi_link_->in_msi);
         wifi_link_->out_msi.bind(cpu_->in_msi);
+    }
+    if (dmabench_) {
+        dmabench_->out_dma.bind(dmabench_link_->in_dma);
+        dmabench_link_->out_mmio.bind(dmabench_->in_regs);
+        dmabench_->irq_out.bind(dmabench_link_->in_msi);
+        dmabench_link_->out_msi.bind(cpu_->in_msi);
     }
     iommu_->out_mem.bind(mem_->in);
     iommu_->out_walk.bind(mem_->in);
@@ -347,6 +411,24 @@ Platform::Platform(const cfg::Config& c) {
         wifi_drv_ = std::make_unique<Mt76Driver>(*cpu_, *dma_, *wifi_dev_, *wifi_, *pages_, mp76);
     }
 
+    if (dmabench_ && !dmabench_->params().rogue) {
+        // The driver's probe: a domain of its own (translated modes) and the buffer mapped once.
+        DmaDevice& dev = dma_->add_device("dmabench0", dmabench_->params().requester_id);
+        const bool huge = c.str("platform.dmabench.page_size") == "2MiB";
+        dmabench_page_size_ = dev.domain ? c.str("platform.dmabench.page_size")
+                                         : "none (dma-direct: physical addresses)";
+        dmabench_buf_ = map_dmabench_buffer(*dma_, dev, *pages_, dmabench_->params().window, huge);
+        dmabench_->set_buffer(dmabench_buf_.dma_addr);
+    } else if (dmabench_) {
+        dmabench_page_size_ = "none (rogue: no buffer is mapped for it)";
+    }
+    // Per-requester IOMMU counters (iommu.pmu.by_device) for the platform's devices.
+    pmu_devices_.emplace_back("nvme0", np.requester_id);
+    if (wifi_) pmu_devices_.emplace_back("wifi0", wifi_->params().requester_id);
+    if (dmabench_) pmu_devices_.emplace_back("dmabench0", dmabench_->params().requester_id);
+    for (const auto& [name, rid] : pmu_devices_)
+        iommu_->register_requester(rid);
+
     // ---------------------------------------------------------------- workloads
     std::vector<unsigned> per_core(cp.cores, 0);
     std::vector<std::string> first_job(cp.cores); // the job to name if a core's queue overflows
@@ -356,6 +438,21 @@ Platform::Platform(const cfg::Config& c) {
         // ---- which kind of job, on which device (its keys: check_job_keys)
         const bool iperf = c.str(k + "type") == "iperf";
         const std::string device = c.str(k + "device");
+        if (c.str(k + "type") == "dmabench") {
+            if (device != "dmabench0")
+                c.fail(blame(c, k + "device", k + "type"),
+                       "a dmabench job drives the DMA benchmark engine: set " + k +
+                           "device: dmabench0");
+            if (!dmabench_)
+                c.fail(k + "device",
+                       "dmabench0 is not fitted: set platform.dmabench.present: true");
+            workloads_.push_back(std::make_unique<DmaBenchWorkload>(
+                name, *dmabench_, iommu_->counters_of(dmabench_->params().requester_id)));
+            continue;
+        }
+        if (device == "dmabench0")
+            c.fail(blame(c, k + "device", k + "type"),
+                   "dmabench0 is the DMA benchmark engine: only a job of type dmabench drives it");
         if (iperf && device != "wifi0")
             c.fail(blame(c, k + "device", k + "type"),
                    "an iperf job needs a network device: set " + k +

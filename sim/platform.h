@@ -6,6 +6,8 @@
 #include "models/common/stats.h"
 #include "models/common/stubs.h"
 #include "models/cpu/cpu.h"
+#include "models/dmabench/dmabench.h"
+#include "models/dmabench/dmabench_setup.h"
 #include "models/iommu/iommu.h"
 #include "models/kernel/dma_api.h"
 #include "models/kernel/iommu_driver.h"
@@ -46,6 +48,7 @@ public:
     NvmeCtrl& nvme() { return *nvme_; }
     Mt7921* wifi() { return wifi_.get(); } // null without platform.wifi.present
     Mt76Driver* wifi_driver() { return wifi_drv_.get(); }
+    DmaBench* dmabench() { return dmabench_.get(); } // null without platform.dmabench.present
     const PcieTopology& topology() const { return topo_.topology; }
     std::vector<std::unique_ptr<Workload>>& workloads() { return workloads_; }
     // The VFIO container of the process nvme0 is assigned to (ioengine spdk or type vm), or null.
@@ -92,6 +95,14 @@ private:
     std::unique_ptr<Mt7921> wifi_;
     DmaDevice* wifi_dev_ = nullptr;
     std::unique_ptr<Mt76Driver> wifi_drv_;
+    // DMA benchmark engine (platform.dmabench.present; models/dmabench)
+    PcieLink* dmabench_link_ = nullptr;
+    std::unique_ptr<DmaBench> dmabench_;
+    DmaBenchBuffer dmabench_buf_;
+    std::string dmabench_job_;       // the workload that drives it
+    std::string dmabench_page_size_; // platform.dmabench.page_size
+    // Devices with IOMMU counters of their own (iommu.pmu.by_device): name, requester id.
+    std::vector<std::pair<std::string, std::uint16_t>> pmu_devices_;
     std::uint64_t pool_maps0_ = 0, pool_recycled0_ = 0, pool_unmaps0_ = 0; // at the warm-up reset
     std::vector<std::unique_ptr<Workload>> workloads_;
 

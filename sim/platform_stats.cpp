@@ -60,6 +60,56 @@ void Platform::register_stats() {
     s.counter("iommu.faults", &mmu->faults_total);
     s.counter("iommu.faults_dropped", &mmu->faults_dropped);
 
+    // iommu.pmu: hardware-style counters, named as the real PMUs name them (README "Hardware-style
+    // counters" gives each event's meaning, its model quantity and its source). Only events the
+    // model counts faithfully; a model quantity appears under each name that counts it.
+    s.counter("iommu.pmu.hits_4k", &mmu->hits_4k);
+    s.counter("iommu.pmu.hits_2m", &mmu->hits_2m);
+    s.counter("iommu.pmu.fills", &mmu->fills);
+    s.counter("iommu.pmu.fills_2m", &mmu->fills_2m);
+    const std::string amd = "iommu.pmu.amd.", intel = "iommu.pmu.intel.";
+    auto count = [&s](const std::string& name, const std::uint64_t* v) {
+        s.value(name, [v] { return static_cast<double>(*v); });
+    };
+    count(amd + "mem_pass_untrans", &mmu->passthrough);
+    count(amd + "mem_target_abort", &mmu->faults_total);
+    count(amd + "mem_trans_total", &mmu->translations);
+    count(amd + "mem_iommu_tlb_pte_hit", &mmu->hits_4k);
+    count(amd + "mem_iommu_tlb_pde_hit", &mmu->hits_2m);
+    s.value(amd + "mem_iommu_tlb_pte_mis",
+            [&tlb, mmu] { return static_cast<double>(tlb.misses - mmu->fills_2m); });
+    count(amd + "mem_iommu_tlb_pde_mis", &mmu->fills_2m);
+    count(amd + "page_tbl_read_tot", &mmu->walk_reads);
+    count(amd + "cmd_processed", &mmu->cmd_total);
+    s.value(amd + "cmd_processed_inv",
+            [mmu] { return static_cast<double>(mmu->cmd_inv_pages + mmu->cmd_inv_all); });
+    count(intel + "UNC_IIO_IOMMU0.FIRST_LOOKUPS", &tlb.lookups);
+    count(intel + "UNC_IIO_IOMMU0.4K_HITS", &mmu->hits_4k);
+    count(intel + "UNC_IIO_IOMMU0.2M_HITS", &mmu->hits_2m);
+    count(intel + "UNC_IIO_IOMMU0.MISSES", &mmu->fills);
+    count(intel + "UNC_IIO_IOMMU1.NUM_MEM_ACCESSES", &mmu->walk_reads);
+    // pcm-iio's page-walk-cache events (event 0x41, umask 0x08 / 0x04 / 0x02)
+    count(intel + "pcm_iio.512G_Cache_Hit", &mmu->walk_cache_hits[0]);
+    count(intel + "pcm_iio.1G_Cache_Hit", &mmu->walk_cache_hits[1]);
+    count(intel + "pcm_iio.2M_Cache_Hit", &mmu->walk_cache_hits[2]);
+    // Per requester (the AMD PMU's devid filter); `other`: requesters without counters.
+    auto& per = mmu->requester_counters();
+    auto by_device = [&s, &per](const std::string& dev, std::size_t slot) {
+        const std::string k = "iommu.pmu.by_device." + dev + ".";
+        Iommu::RequesterCounters* r = &per[slot];
+        s.counter(k + "translations", &r->translations);
+        s.counter(k + "passthrough", &r->passthrough);
+        s.counter(k + "lookups", &r->lookups);
+        s.counter(k + "hits", &r->hits);
+        s.counter(k + "misses", &r->misses);
+        s.counter(k + "walks", &r->walks);
+        s.counter(k + "walk_reads", &r->walk_reads);
+        s.counter(k + "faults", &r->faults);
+    };
+    by_device("other", 0);
+    for (const auto& [dev, rid] : pmu_devices_)
+        by_device(dev, mmu->register_requester(rid));
+
     // kernel
     DmaApi* d = dma_.get();
     s.counter("kernel.dma.map_calls", &d->map_calls);
@@ -189,6 +239,23 @@ void Platform::register_stats() {
             pool_unmaps0_ = m->page_pool().unmaps();
             pool_recycled0_ = m->page_pool().recycled();
         });
+    }
+    if (dmabench_) {
+        // devices.dmabench0: the DMA benchmark engine (models/dmabench)
+        DmaBench* b = dmabench_.get();
+        const std::string k = "devices.dmabench0.";
+        s.counter(k + "transfers", &b->transfers);
+        s.counter(k + "bytes", &b->bytes);
+        s.counter(k + "requests", &b->pieces);
+        s.counter(k + "dma_errors", &b->dma_errors);
+        s.counter(k + "stray_dmas", &b->stray_dmas);
+        s.value(k + "max_outstanding", [b] { return b->max_outstanding; });
+        s.text(k + "mode", [b] { return std::string(b->params().rogue ? "rogue" : "benchmark"); });
+        const std::string page = dmabench_page_size_;
+        s.text(k + "page_size", [page] { return page; });
+        const DmaBenchBuffer buf = dmabench_buf_;
+        s.value(k + "buffer_bytes", [buf] { return static_cast<double>(buf.bytes); });
+        s.value(k + "buffer_leaves", [buf] { return buf.leaves; });
     }
     for (auto& seg : segments_) {
         if (!seg) continue;

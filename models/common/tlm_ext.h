@@ -60,3 +60,18 @@ struct IommuCommand {
 };
 
 } // namespace iosim
+
+namespace iosim {
+
+// Asked for by an initiator that tracks when its posted writes reach their target (the DMA
+// benchmark engine, models/dmabench): the PCIe path (PcieLink) fills `at` (absolute) after the
+// host side has taken the write. Absent on other devices' payloads: nothing is done for them.
+struct PostedDoneExt : tlm::tlm_extension<PostedDoneExt> {
+    Time at = 0;
+    tlm::tlm_extension_base* clone() const override { return new PostedDoneExt(*this); }
+    void copy_from(const tlm::tlm_extension_base& e) override {
+        *this = static_cast<const PostedDoneExt&>(e);
+    }
+};
+
+} // namespace iosim

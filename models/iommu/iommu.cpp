@@ -66,11 +66,25 @@ Iommu::Iommu(const sc_core::sc_module_name& name, const IommuParams& p)
 
 void Iommu::attach(std::uint16_t requester_id, std::uint16_t domain, const IoPageTable* table,
                    bool unmanaged) {
-    devices_[requester_id] = {true, domain, table, unmanaged};
+    DeviceEntry& e = devices_[requester_id];
+    e.valid = true;
+    e.domain = domain;
+    e.table = table;
+    e.unmanaged = unmanaged;
+}
+
+unsigned Iommu::register_requester(std::uint16_t requester_id) {
+    DeviceEntry& e = devices_[requester_id];
+    if (e.pmu == 0) {
+        e.pmu = static_cast<std::uint16_t>(pmu_.size());
+        pmu_.emplace_back();
+    }
+    return e.pmu;
 }
 
 void Iommu::fault(tlm::tlm_generic_payload& tx, std::uint16_t rid, IommuFault::Reason r, Time at) {
     ++faults_total;
+    ++pmu_[devices_[rid].pmu].faults;
     if (fault_log_.size() < p_.fault_log_size) {
         fault_log_.push_back({rid, tx.get_address(), tx.is_write(), r, at});
     } else {
@@ -114,6 +128,9 @@ IoPageTable::Walk Iommu::walk(const DeviceEntry& dev, std::uint64_t iova, Time& 
         ++walk_reads;
     }
     *slot = cur;
+    RequesterCounters& pc = pmu_[dev.pmu];
+    ++pc.walks;
+    pc.walk_reads += w.levels_read - first;
     walk_ps += cur - start;
     t = cur;
 
@@ -130,8 +147,10 @@ void Iommu::dma(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     // Passthrough: the identity domain for every device, except one attached to an unmanaged
     // domain with a page table (a group assigned to VFIO: iommu_attach_group replaces the default
     // identity domain, as Linux does under iommu.passthrough=1).
+    RequesterCounters& pc = pmu_[devices_[rid].pmu];
     if (p_.mode == IommuMode::Passthrough && !(devices_[rid].valid && devices_[rid].unmanaged)) {
         ++passthrough;
+        ++pc.passthrough;
         out_mem->b_transport(tx, delay);
         return;
     }
@@ -139,6 +158,7 @@ void Iommu::dma(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     const Time now = sim_now();
     Time t = now + delay.value();
     ++translations;
+    ++pc.translations;
 
     const DeviceEntry& dev = devices_[rid];
     if (!dev.valid) {
@@ -151,12 +171,16 @@ void Iommu::dma(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     unsigned shift;
     std::uint8_t perm;
     t += p_.iotlb_hit_latency;
+    ++pc.lookups;
     if (const Translation* tr = iotlb_.lookup(dev.domain, iova)) {
+        ++pc.hits;
+        ++(tr->page_shift == 12 ? hits_4k : hits_2m);
         phys_base = tr->phys_base;
         shift = tr->page_shift;
         perm = tr->perm;
         if (ext) ext->xlate = DmaExt::Xlate::Hit;
     } else {
+        ++pc.misses;
         IoPageTable::Walk w = walk(dev, iova, t);
         if (!w.present) {
             if (ext) ext->xlate = DmaExt::Xlate::Fault;
@@ -169,6 +193,8 @@ void Iommu::dma(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
         perm = w.perm;
         iotlb_.insert(dev.domain, iova,
                       Translation{phys_base, static_cast<std::uint8_t>(shift), perm});
+        ++fills;
+        if (shift != 12) ++fills_2m;
         if (ext) ext->xlate = DmaExt::Xlate::Walk;
     }
     if ((tx.is_write() && !(perm & kPermWrite)) || (tx.is_read() && !(perm & kPermRead))) {

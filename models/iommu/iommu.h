@@ -97,12 +97,30 @@ public:
     Time cmd_busy_ps = 0;
     std::uint64_t faults_total = 0, faults_dropped = 0;
 
+    // Hardware-style performance counters (stats iommu.pmu.*; README "Hardware-style counters").
+    // IOTLB hits by the page size of the entry hit, IOTLB fills (a walk found a present leaf and
+    // inserted it), and the fills of 2 MiB leaves.
+    std::uint64_t hits_4k = 0, hits_2m = 0, fills = 0, fills_2m = 0;
+    // Per requester, as the AMD IOMMU PMU counts with a devid filter: one slot per registered
+    // requester (register_requester, for the platform's devices only), slot 0 for any other.
+    struct RequesterCounters {
+        std::uint64_t translations = 0, passthrough = 0, lookups = 0, hits = 0, misses = 0;
+        std::uint64_t walks = 0, walk_reads = 0, faults = 0;
+    };
+    // Gives `requester_id` counters of its own (idempotent); returns its slot.
+    unsigned register_requester(std::uint16_t requester_id);
+    std::vector<RequesterCounters>& requester_counters() { return pmu_; }
+    const RequesterCounters& counters_of(std::uint16_t requester_id) const {
+        return pmu_[devices_[requester_id].pmu];
+    }
+
 private:
     struct DeviceEntry {
         bool valid = false;
         std::uint16_t domain = 0;
         const IoPageTable* table = nullptr;
         bool unmanaged = false;
+        std::uint16_t pmu = 0; // slot in pmu_ (0: not registered)
     };
 
     void dma(int port, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
@@ -119,6 +137,7 @@ private:
     Resource cmd_proc_;
     std::vector<DeviceEntry> devices_;
     std::vector<IommuFault> fault_log_;
+    std::vector<RequesterCounters> pmu_{1}; // [0]: requesters without counters of their own
     tlm::tlm_generic_payload walk_tx_;
     std::uint64_t walk_buf_ = 0;
 };

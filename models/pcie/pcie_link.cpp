@@ -1,6 +1,7 @@
 #include "models/pcie/pcie_link.h"
 
 #include "models/common/event_queue.h"
+#include "models/common/tlm_ext.h"
 
 #include <algorithm>
 #include <cassert>
@@ -85,6 +86,7 @@ void PcieLink::dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
         recent_posted_[recent_next_++ % recent_posted_.size()] = {start, arrival};
         sc_core::sc_time host = to_sc(arrival - now);
         out_dma->b_transport(tx, host);
+        if (auto* done = tx.get_extension<PostedDoneExt>()) done->at = now + host.value();
         // Posted: the device only waits for its data to leave on its link.
         delay = to_sc(left - now);
         return;

@@ -291,6 +291,36 @@ std::vector<Param> build() {
         {"platform.wifi.ap_queue", T::Int, "1024", "1", "1000000", {},
          "Packets the AP queues per paced RX flow; more are dropped.", "assumption"},
 
+        // ---- the DMA benchmark engine (issue 4, models/dmabench): pcie-bench-like
+        {"platform.dmabench.present", T::Bool, "false", "", "", {},
+         "Fit dmabench0, a pcie-bench-like DMA engine; a workload of type dmabench drives it.",
+         "off: the headline platform has the SSD only"},
+        {"platform.dmabench.page_size", T::Enum, "4KiB", "", "", {"4KiB", "2MiB"},
+         "IOMMU page size the kernel maps the engine's buffer with (strict, lazy); off and "
+         "passthrough use physical addresses.",
+         "4 KiB, what the DMA API maps a streaming buffer with"},
+        {"platform.dmabench.mode", T::Enum, "benchmark", "", "", {"benchmark", "rogue"},
+         "benchmark: DMAs within the buffer the kernel mapped for it. rogue: no driver maps it "
+         "anything; it DMAs to random addresses below platform.memory.size, each marked as "
+         "stray, and counts the errors it gets back.",
+         "benchmark: a well-behaved engine"},
+        {"platform.dmabench.link.gen", T::Int, "3", "1", "6", {},
+         "PCIe generation of the engine's link (without a platform.pcie topology).",
+         "pcie-bench's NetFPGA SUME and NFP-6000 boards: PCIe 3.0 x8"},
+        {"platform.dmabench.link.lanes", T::Int, "8", "1", "16", {"1", "2", "4", "8", "16"},
+         "PCIe lanes of the engine's link (without a platform.pcie topology).",
+         "pcie-bench's NetFPGA SUME and NFP-6000 boards: PCIe 3.0 x8"},
+        {"platform.dmabench.link.latency", T::Time, "250ns", "0ps", "10us", {},
+         "One-way link latency between root port and engine (without a platform.pcie topology).",
+         "assumption, as the SSD's"},
+        {"platform.dmabench.link.max_payload", T::Size, "256B", "128B", "4KiB", {},
+         "PCIe Max_Payload_Size of the engine.", "common platform setting"},
+        {"platform.dmabench.link.max_read_request", T::Size, "512B", "128B", "4KiB", {},
+         "PCIe Max_Read_Request_Size of the engine.", "common platform setting"},
+        {"platform.dmabench.link.tlp_overhead", T::Size, "24B", "0B", "64B", {},
+         "Header and framing bytes per TLP.",
+         "4-DW header 16 B + STP token 4 B + LCRC 4 B (PCIe 3.0+ framing)"},
+
         {"platform.pcie.switch_latency", T::Time, "150ns", "0ps", "10us", {},
          "Port-to-port (cut-through) traversal of a PCIe switch, each way (with a topology that "
          "has switches).",
@@ -372,21 +402,23 @@ std::vector<Param> build() {
 
     std::vector<Param> jobs = {
         // clang-format off
-        {"workloads.*.type", T::Enum, "fio", "", "", {"fio", "iperf", "vm"},
+        {"workloads.*.type", T::Enum, "fio", "", "", {"fio", "iperf", "vm", "dmabench"},
          "Kind of workload. fio: block I/O on nvme0, as fio (see ioengine). "
          "iperf: UDP flows through the mt76 Wi-Fi driver, as iperf -u. vm: a VM whose guest "
          "memory is mapped for the assigned device (nvme0) through VFIO at start and unmapped at "
-         "the end.",
+         "the end. dmabench: drives the DMA benchmark engine dmabench0 (transfers of `transfer` "
+         "bytes in `window`, pattern and direction from rw, iodepth in flight).",
          "fio, the usual storage benchmark"},
-        {"workloads.*.device", T::Enum, "nvme0", "", "", {"nvme0", "wifi0"},
+        {"workloads.*.device", T::Enum, "nvme0", "", "", {"nvme0", "wifi0", "dmabench0"},
          "Device the job issues its I/O to: nvme0 (fio) or wifi0 (iperf, needs "
-         "platform.wifi.present).", "the platform's one NVMe SSD"},
+         "platform.wifi.present), dmabench0 (dmabench, needs platform.dmabench.present).",
+         "the platform's one NVMe SSD"},
         {"workloads.*.rw", T::Enum, "randread", "", "", {"read", "write", "randread", "randwrite"},
-         "I/O pattern, as fio's rw option.", "4 KiB random read, the IOMMU-sensitive case"},
+         "I/O pattern, as fio's rw option (dmabench: the transfers' direction and order).", "4 KiB random read, the IOMMU-sensitive case"},
         {"workloads.*.bs", T::Size, "4KiB", "512B", "8MiB", {},
          "Size of each I/O.", "4 KiB random read, the IOMMU-sensitive case"},
         {"workloads.*.iodepth", T::Int, "32", "1", "65536", {},
-         "I/Os in flight per job.", "assumption: a deep queue, as in SSD benchmarks"},
+         "I/Os in flight per job (dmabench: transfers in flight).", "assumption: a deep queue, as in SSD benchmarks"},
         {"workloads.*.jobs", T::Int, "1", "1", "256", {},
          "Copies of the job; copy i runs on core (first_cpu + i) mod platform.cpu.cores.",
          "fio numjobs default"},
@@ -395,7 +427,7 @@ std::vector<Param> build() {
         {"workloads.*.size", T::Size, "1GiB", "4KiB", "1PiB", {},
          "Region of the device the job addresses, from offset 0.", "assumption"},
         {"workloads.*.ios", T::Int, "0", "0", "1000000000000", {},
-         "I/Os per job copy (0 = until sim.duration).", "simulator default: run for sim.duration"},
+         "I/Os per job copy (dmabench: transfers; 0 = until sim.duration).", "simulator default: run for sim.duration"},
         {"workloads.*.verify", T::Bool, "false", "", "", {},
          "Check that every block read carries its LBA's pattern at the page the driver mapped.",
          "fio verify; needs platform.memory.backing_store"},
@@ -428,6 +460,15 @@ std::vector<Param> build() {
         {"workloads.*.sndbuf", T::Size, "208KiB", "4KiB", "64MiB", {},
          "iperf tx: the socket's send buffer; packets in flight are sndbuf / skb truesize.",
          "net.core.wmem_default (212992)"},
+        // DMA benchmark jobs (type: dmabench); rw gives direction and pattern, iodepth the
+        // transfers in flight, ios a count (0 = until sim.duration)
+        {"workloads.*.transfer", T::Size, "64B", "1B", "64KiB", {},
+         "dmabench: bytes per DMA transfer (cut at 4 KiB boundaries into separate requests).",
+         "64 B, pcie-bench's smallest transfer and the most IOTLB-sensitive"},
+        {"workloads.*.window", T::Size, "1MiB", "1B", "1TiB", {},
+         "dmabench: bytes of the host buffer the transfers address (cut into transfer-sized "
+         "slots, taken in order for read/write, at random for randread/randwrite).",
+         "assumption: 1 MiB, the default IOTLB's reach (256 x 4 KiB)"},
         // clang-format on
     };
     p.insert(p.end(), jobs.begin(), jobs.end());

@@ -252,8 +252,8 @@ const std::vector<BadInput>& cases() {
         {"FioKeyOnIperfJob",
          with("  t:\n    type: iperf\n    device: wifi0\n    iodepth: 4\n"),
          {"bad.yaml", "--set", "platform.wifi.present=true"},
-         "sim: bad.yaml:14:14: error: workloads.t.iodepth: applies to fio jobs only "
-         "(workloads.t.type is iperf)\n"},
+         "sim: bad.yaml:14:14: error: workloads.t.iodepth: applies to fio and dmabench jobs "
+         "only (workloads.t.type is iperf)\n"},
         {"IperfKeyOnFioJob",
          kGood,
          {"bad.yaml", "--set", "workloads.r.packet_size=64B"},
@@ -384,6 +384,54 @@ const std::vector<BadInput>& cases() {
          "sim: bad.yaml:9:18: error: platform.pcie.nodes.rc.kind: the platform's device 'wifi0' "
          "is not an endpoint of the topology; add it under platform.pcie.nodes (kind: endpoint) "
          "with a link to it\n"},
+        // ---- the DMA benchmark engine (issue 4)
+        {"DmabenchNotFitted",
+         with("  b:\n    type: dmabench\n    device: dmabench0\n"),
+         {"bad.yaml"},
+         "sim: bad.yaml:13:13: error: workloads.b.device: dmabench0 is not fitted: set "
+         "platform.dmabench.present: true\n"},
+        {"DmabenchJobOnNvme",
+         with("  b:\n    type: dmabench\n"),
+         {"bad.yaml", "--set", "platform.dmabench.present=true"},
+         "sim: bad.yaml:12:11: error: workloads.b.type: a dmabench job drives the DMA benchmark "
+         "engine: set workloads.b.device: dmabench0\n"},
+        {"FioJobOnDmabench",
+         kGood,
+         {"bad.yaml", "--set", "workloads.r.device=dmabench0"},
+         "sim: --set 'workloads.r.device=dmabench0': error: workloads.r.device: dmabench0 is the "
+         "DMA benchmark engine: only a job of type dmabench drives it\n"},
+        {"DmabenchWindowBelowTransfer",
+         with("  b:\n    type: dmabench\n    device: dmabench0\n    transfer: 4KiB\n"
+              "    window: 1KiB\n"),
+         {"bad.yaml", "--set", "platform.dmabench.present=true"},
+         "sim: bad.yaml:15:13: error: workloads.b.window: the window (1024 bytes) is smaller "
+         "than one transfer (workloads.b.transfer, 4096 bytes)\n"},
+        {"DmabenchWindowTooLarge",
+         with("  b:\n    type: dmabench\n    device: dmabench0\n    window: 8GiB\n"),
+         {"bad.yaml", "--set", "platform.dmabench.present=true"},
+         "sim: bad.yaml:14:13: error: workloads.b.window: the buffer (8589934592 bytes) must fit "
+         "a quarter of platform.memory.size (4294967296 bytes)\n"},
+        {"TwoDmabenchJobs",
+         with("  b:\n    type: dmabench\n    device: dmabench0\n"
+              "  c:\n    type: dmabench\n    device: dmabench0\n"),
+         {"bad.yaml", "--set", "platform.dmabench.present=true"},
+         "sim: bad.yaml:15:11: error: workloads.c.type: dmabench0 is already driven by workload "
+         "'b'; one workload per engine\n"},
+        {"FioKeyOnDmabenchJob",
+         with("  b:\n    type: dmabench\n    device: dmabench0\n    bs: 8KiB\n"),
+         {"bad.yaml", "--set", "platform.dmabench.present=true"},
+         "sim: bad.yaml:14:9: error: workloads.b.bs: applies to fio jobs only "
+         "(workloads.b.type is dmabench)\n"},
+        {"DmabenchKeyOnFioJob",
+         kGood,
+         {"bad.yaml", "--set", "workloads.r.window=4MiB"},
+         "sim: --set 'workloads.r.window=4MiB': error: workloads.r.window: applies to dmabench "
+         "jobs only (workloads.r.type is fio)\n"},
+        {"DmabenchBadPageSize",
+         kGood,
+         {"bad.yaml", "--set", "platform.dmabench.page_size=1GiB"},
+         "sim: --set 'platform.dmabench.page_size=1GiB': error: platform.dmabench.page_size: "
+         "'1GiB' is not one of 4KiB, 2MiB\n"},
         {"NoWorkload",
          "sim:\n  duration: 1ms\n",
          {"bad.yaml"},
