@@ -190,6 +190,45 @@ TEST(DmabenchE2e, RogueEngineRunsToTheEndAndCountsItsErrors) {
     }
 }
 
+// The shipped sweep (configs/dmabench_iotlb.yaml): its comparison prints one row per variant, and
+// the IOTLB's reach shows for both page sizes: flat within the reach (1 MiB of 4 KiB pages, 512 MiB
+// of 2 MiB pages), lower and missing on nearly every read far beyond it.
+TEST(DmabenchE2e, ShippedSweepShowsTheReachOfBothPageSizes) {
+    TempDir tmp;
+    const std::string out = tmp / "sweep";
+    const SimRun r = run_sim({source_path("configs/dmabench_iotlb.yaml"), "-j", "2", "-o", out});
+    ASSERT_EQ(r.status, 0) << describe(r);
+    EXPECT_NE(r.out.find("DMA benchmark 'bench', one row per variant:"), std::string::npos);
+    const auto bench = [&](const std::string& page, const std::string& window) {
+        return read_json(fs::path(out) / ("page_size=" + page + ",window=" + window) /
+                         "stats.json")["workloads"]["bench"];
+    };
+    for (const char* page_size : {"4KiB", "2MiB"}) {
+        const std::string page = page_size;
+        SCOPED_TRACE(page);
+        const json base = bench(page, "64KiB");
+        const double bw = base["bytes_per_s"].get<double>();
+        const std::vector<std::string> inside =
+            page == "4KiB" ? std::vector<std::string>{"256KiB", "1MiB"}
+                           : std::vector<std::string>{"1MiB", "16MiB", "256MiB"};
+        for (const auto& w : inside) {
+            const json b = bench(page, w);
+            EXPECT_NEAR(b["bytes_per_s"].get<double>() / bw, 1.0, 0.03) << w;
+            EXPECT_LT(b["iotlb"]["misses_per_transfer"].get<double>(), 0.01) << w;
+        }
+        const json far = bench(page, page == "4KiB" ? "64MiB" : "4GiB");
+        EXPECT_LT(far["bytes_per_s"].get<double>(), 0.5 * bw);
+        EXPECT_GT(far["iotlb"]["misses_per_transfer"].get<double>(), 0.85);
+        // With 4 KiB pages, far beyond the walk caches' reach too, a walk reads more than one
+        // entry; with 2 MiB pages the leaf is one read below the cached directories.
+        if (page == "4KiB") {
+            const json huge_window = bench(page, "4GiB");
+            EXPECT_GT(huge_window["iotlb"]["walk_reads"].get<double>(),
+                      1.5 * huge_window["iotlb"]["misses"].get<double>());
+        }
+    }
+}
+
 // Same seed, same stats.json.
 TEST(DmabenchE2e, Deterministic) {
     TempDir tmp;
