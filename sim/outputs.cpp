@@ -119,6 +119,38 @@ void print_summary(std::ostream& os, const nlohmann::json& s) {
                       grouped(num(s, "iommu.invalidation.completion_waits")),
                       num(s, "iommu.invalidation.wait_ns") / ios,
                       num(s, "iommu.invalidation.lock_spin_ns") / ios);
+    // Hardware-style counters (iommu.pmu), as perf's amd_iommu and Intel's IIO uncore name them.
+    if (at_path(s, "iommu.pmu.amd").is_object()) {
+        const std::string a = "iommu.pmu.amd.", i = "iommu.pmu.intel.";
+        os << fmt::format("PMU    amd_iommu: tlb_pte_hit {} tlb_pte_mis {} tlb_pde_hit {} "
+                          "tlb_pde_mis {} page_tbl_read_tot {}\n",
+                          grouped(num(s, a + "mem_iommu_tlb_pte_hit")),
+                          grouped(num(s, a + "mem_iommu_tlb_pte_mis")),
+                          grouped(num(s, a + "mem_iommu_tlb_pde_hit")),
+                          grouped(num(s, a + "mem_iommu_tlb_pde_mis")),
+                          grouped(num(s, a + "page_tbl_read_tot")));
+        os << fmt::format("       unc_iio_iommu: FIRST_LOOKUPS {} 4K_HITS {} 2M_HITS {} MISSES {} "
+                          "NUM_MEM_ACCESSES {}\n",
+                          grouped(num(s, i + "UNC_IIO_IOMMU0.FIRST_LOOKUPS")),
+                          grouped(num(s, i + "UNC_IIO_IOMMU0.4K_HITS")),
+                          grouped(num(s, i + "UNC_IIO_IOMMU0.2M_HITS")),
+                          grouped(num(s, i + "UNC_IIO_IOMMU0.MISSES")),
+                          grouped(num(s, i + "UNC_IIO_IOMMU1.NUM_MEM_ACCESSES")));
+    }
+    // The DMA benchmark engine (models/dmabench), when fitted.
+    if (at_path(s, "devices.dmabench0").is_object()) {
+        const auto& mode = at_path(s, "devices.dmabench0.mode");
+        const auto& page = at_path(s, "devices.dmabench0.page_size");
+        os << fmt::format("DMA    dmabench0 ({}, pages {}): {} transfers, {} requests, {} "
+                          "errors, {} stray; {} IOTLB misses\n",
+                          mode.is_string() ? mode.get<std::string>() : "?",
+                          page.is_string() ? page.get<std::string>() : "?",
+                          grouped(num(s, "devices.dmabench0.transfers")),
+                          grouped(num(s, "devices.dmabench0.requests")),
+                          grouped(num(s, "devices.dmabench0.dma_errors")),
+                          grouped(num(s, "devices.dmabench0.stray_dmas")),
+                          grouped(num(s, "iommu.pmu.by_device.dmabench0.misses")));
+    }
     os << fmt::format("CPU    {} cores, utilization {:.1f} %, {:.2f} us CPU per I/O\n",
                       num(s, "cpu.cores"), 100 * num(s, "cpu.utilization"),
                       num(s, "cpu.ns_per_io") / 1e3);
