@@ -446,8 +446,7 @@ Platform::Platform(const cfg::Config& c) {
             if (!dmabench_)
                 c.fail(k + "device",
                        "dmabench0 is not fitted: set platform.dmabench.present: true");
-            workloads_.push_back(std::make_unique<DmaBenchWorkload>(
-                name, *dmabench_, iommu_->counters_of(dmabench_->params().requester_id)));
+            workloads_.push_back(std::make_unique<DmaBenchWorkload>(name, *dmabench_, *iommu_));
             continue;
         }
         if (device == "dmabench0")

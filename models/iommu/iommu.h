@@ -107,7 +107,8 @@ public:
         std::uint64_t translations = 0, passthrough = 0, lookups = 0, hits = 0, misses = 0;
         std::uint64_t walks = 0, walk_reads = 0, faults = 0;
     };
-    // Gives `requester_id` counters of its own (idempotent); returns its slot.
+    // Gives `requester_id` counters of its own (idempotent); returns its slot. Register every
+    // requester at elaboration, before anything keeps a pointer into requester_counters().
     unsigned register_requester(std::uint16_t requester_id);
     std::vector<RequesterCounters>& requester_counters() { return pmu_; }
     const RequesterCounters& counters_of(std::uint16_t requester_id) const {

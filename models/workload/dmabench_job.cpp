@@ -4,9 +4,8 @@
 
 namespace iosim {
 
-DmaBenchWorkload::DmaBenchWorkload(std::string name, DmaBench& engine,
-                                   const Iommu::RequesterCounters& xlate)
-    : Workload(std::move(name)), engine_(engine), xlate_(xlate) {
+DmaBenchWorkload::DmaBenchWorkload(std::string name, DmaBench& engine, const Iommu& iommu)
+    : Workload(std::move(name)), engine_(engine), iommu_(iommu) {
     engine_.set_done(&DmaBenchWorkload::on_done, this);
 }
 
@@ -24,14 +23,19 @@ void DmaBenchWorkload::register_extra(Stats& s, const std::string& k) {
     s.value(k + "transfer_bytes", [p] { return p->transfer; });
     s.value(k + "window_bytes", [p] { return static_cast<double>(p->window); });
     s.value(k + "inflight", [p] { return p->inflight; });
-    // Translations the engine caused (its requester id), per transfer and in total.
-    const Iommu::RequesterCounters* x = &xlate_;
-    s.value(k + "iotlb.lookups", [x] { return static_cast<double>(x->lookups); });
-    s.value(k + "iotlb.hits", [x] { return static_cast<double>(x->hits); });
-    s.value(k + "iotlb.misses", [x] { return static_cast<double>(x->misses); });
-    s.value(k + "iotlb.walk_reads", [x] { return static_cast<double>(x->walk_reads); });
-    s.value(k + "iotlb.misses_per_transfer", [this, x] {
-        return completed ? std::round(1e6 * static_cast<double>(x->misses) / completed) / 1e6 : 0.0;
+    // Translations the engine caused (its requester id), in total and per transfer.
+    const Iommu* mmu = &iommu_;
+    const std::uint16_t rid = p->requester_id;
+    auto xlate = [mmu, rid](std::uint64_t Iommu::RequesterCounters::*field) {
+        return [mmu, rid, field] { return static_cast<double>(mmu->counters_of(rid).*field); };
+    };
+    s.value(k + "iotlb.lookups", xlate(&Iommu::RequesterCounters::lookups));
+    s.value(k + "iotlb.hits", xlate(&Iommu::RequesterCounters::hits));
+    s.value(k + "iotlb.misses", xlate(&Iommu::RequesterCounters::misses));
+    s.value(k + "iotlb.walk_reads", xlate(&Iommu::RequesterCounters::walk_reads));
+    s.value(k + "iotlb.misses_per_transfer", [this, mmu, rid] {
+        const double m = static_cast<double>(mmu->counters_of(rid).misses);
+        return completed ? std::round(1e6 * m / static_cast<double>(completed)) / 1e6 : 0.0;
     });
 }
 

@@ -15,8 +15,8 @@ namespace iosim {
 
 class DmaBenchWorkload : public Workload {
 public:
-    // `xlate`: the IOMMU's counters for the engine's requester id.
-    DmaBenchWorkload(std::string name, DmaBench& engine, const Iommu::RequesterCounters& xlate);
+    // `iommu`: whose counters for the engine's requester id the stats report.
+    DmaBenchWorkload(std::string name, DmaBench& engine, const Iommu& iommu);
 
     void start(Time at) override { engine_.start(at); }
     void stop() override { engine_.stop(); }
@@ -32,7 +32,7 @@ private:
     static void on_done(void* owner, std::uint32_t bytes, Time latency, bool ok);
 
     DmaBench& engine_;
-    const Iommu::RequesterCounters& xlate_;
+    const Iommu& iommu_;
 };
 
 } // namespace iosim
