@@ -139,12 +139,15 @@ void print_summary(std::ostream& os, const nlohmann::json& s) {
     }
     // The DMA benchmark engine (models/dmabench), when fitted.
     if (at_path(s, "devices.dmabench0").is_object()) {
-        const auto& mode = at_path(s, "devices.dmabench0.mode");
-        const auto& page = at_path(s, "devices.dmabench0.page_size");
-        os << fmt::format("DMA    dmabench0 ({}, pages {}): {} transfers, {} requests, {} "
+        const auto text = [&s](const char* key) {
+            const auto& v = at_path(s, std::string("devices.dmabench0.") + key);
+            return v.is_string() ? v.get<std::string>() : std::string("?");
+        };
+        const std::string page = text("page_size");
+        os << fmt::format("DMA    dmabench0 ({}, {}): {} transfers, {} requests, {} "
                           "errors, {} stray; {} IOTLB misses\n",
-                          mode.is_string() ? mode.get<std::string>() : "?",
-                          page.is_string() ? page.get<std::string>() : "?",
+                          text("mode"),
+                          page == "none" ? text("addresses") + " addresses" : page + " pages",
                           grouped(num(s, "devices.dmabench0.transfers")),
                           grouped(num(s, "devices.dmabench0.requests")),
                           grouped(num(s, "devices.dmabench0.dma_errors")),
@@ -275,7 +278,7 @@ void print_comparison(std::ostream& os, const std::vector<Variant>& vs) {
             const double n = std::max(1.0, num(st, k + "completed"));
             const auto& page = at_path(st, "devices.dmabench0.page_size");
             std::string pg = page.is_string() ? page.get<std::string>() : "-";
-            if (pg.rfind("none", 0) == 0) pg = "-";
+            if (pg == "none") pg = "-";
             os << fmt::format(
                 "  {:<{}} {:>9} {:>9} {:>10.1f} {:>9.0f} {:>9.0f} {:>9.0f} {:>9.0f} {:>12.3f} "
                 "{:>12.3f}\n",

@@ -415,12 +415,14 @@ Platform::Platform(const cfg::Config& c) {
         // The driver's probe: a domain of its own (translated modes) and the buffer mapped once.
         DmaDevice& dev = dma_->add_device("dmabench0", dmabench_->params().requester_id);
         const bool huge = c.str("platform.dmabench.page_size") == "2MiB";
-        dmabench_page_size_ = dev.domain ? c.str("platform.dmabench.page_size")
-                                         : "none (dma-direct: physical addresses)";
+        // What the engine is given: an IOVA in pages of that size, or a physical address.
+        dmabench_page_size_ = dev.domain ? c.str("platform.dmabench.page_size") : "none";
+        dmabench_addresses_ = dev.domain ? "iova" : "physical";
         dmabench_buf_ = map_dmabench_buffer(*dma_, dev, *pages_, dmabench_->params().window, huge);
         dmabench_->set_buffer(dmabench_buf_.dma_addr);
     } else if (dmabench_) {
-        dmabench_page_size_ = "none (rogue: no buffer is mapped for it)";
+        dmabench_page_size_ = "none";
+        dmabench_addresses_ = "random"; // rogue: nobody gave it any
     }
     // Per-requester IOMMU counters (iommu.pmu.by_device) for the platform's devices.
     pmu_devices_.emplace_back("nvme0", np.requester_id);

@@ -100,7 +100,8 @@ private:
     std::unique_ptr<DmaBench> dmabench_;
     DmaBenchBuffer dmabench_buf_;
     std::string dmabench_job_;       // the workload that drives it
-    std::string dmabench_page_size_; // platform.dmabench.page_size
+    std::string dmabench_page_size_; // its buffer's IOMMU pages: 4KiB, 2MiB, none
+    std::string dmabench_addresses_; // what it DMAs to: iova, physical, random (rogue)
     // Devices with IOMMU counters of their own (iommu.pmu.by_device): name, requester id.
     std::vector<std::pair<std::string, std::uint16_t>> pmu_devices_;
     std::uint64_t pool_maps0_ = 0, pool_recycled0_ = 0, pool_unmaps0_ = 0; // at the warm-up reset

@@ -251,8 +251,9 @@ void Platform::register_stats() {
         s.counter(k + "stray_dmas", &b->stray_dmas);
         s.value(k + "max_outstanding", [b] { return b->max_outstanding; });
         s.text(k + "mode", [b] { return std::string(b->params().rogue ? "rogue" : "benchmark"); });
-        const std::string page = dmabench_page_size_;
+        const std::string page = dmabench_page_size_, addresses = dmabench_addresses_;
         s.text(k + "page_size", [page] { return page; });
+        s.text(k + "addresses", [addresses] { return addresses; });
         const DmaBenchBuffer buf = dmabench_buf_;
         s.value(k + "buffer_bytes", [buf] { return static_cast<double>(buf.bytes); });
         s.value(k + "buffer_leaves", [buf] { return buf.leaves; });

@@ -140,6 +140,8 @@ TEST(DmabenchE2e, CounterArithmeticInEveryMode) {
             EXPECT_EQ(c(intel + "pcm_iio.512G_Cache_Hit"), c("iommu.walk.cache.pml4e.hits"));
             // What each mode must show
             const std::string m = mode;
+            EXPECT_EQ(at(s, "devices.dmabench0.addresses"),
+                      m == "off" || m == "passthrough" ? "physical" : "iova");
             if (m == "off") {
                 EXPECT_EQ(c("iommu.translations") + c("iommu.passthrough"), 0u);
             } else if (m == "passthrough") {
@@ -175,6 +177,7 @@ TEST(DmabenchE2e, RogueEngineRunsToTheEndAndCountsItsErrors) {
         ASSERT_GT(reqs, 100u);
         EXPECT_EQ(count(s, "devices.dmabench0.stray_dmas"), reqs);
         EXPECT_EQ(at(s, "devices.dmabench0.mode"), "rogue");
+        EXPECT_EQ(at(s, "devices.dmabench0.addresses"), "random");
         EXPECT_GT(count(s, "workloads.randread.completed"), 0u); // nvme0 unaffected
         EXPECT_EQ(count(s, "workloads.randread.errors"), 0u);
         const std::string m = mode;
