@@ -32,7 +32,9 @@ constexpr Time kMemLatency = 90 * kNs;
 class DmaBenchTest : public ScTest {
 protected:
     // The engine on a PCIe 3.0 x8 link of its own, the IOMMU in `mode` (64-entry IOTLB), DRAM.
-    void build(DmaBenchParams bp, IommuMode mode = IommuMode::Strict, bool huge = false) {
+    // `mapped`: bytes of the window mapped (0: all of it).
+    void build(DmaBenchParams bp, IommuMode mode = IommuMode::Strict, bool huge = false,
+               std::uint64_t mapped = 0) {
         IommuParams ip;
         ip.mode = mode;
         ip.iotlb = IotlbParams{64, 4, CachePolicy::Lru, 1};
@@ -64,7 +66,7 @@ protected:
         iommu->register_requester(kRid);
         if (!bp.rogue) {
             const std::uint64_t page = huge ? 2ull << 20 : 4096;
-            const std::uint64_t bytes = (bp.window + page - 1) / page * page;
+            const std::uint64_t bytes = ((mapped ? mapped : bp.window) + page - 1) / page * page;
             ASSERT_TRUE(pt.map(kDmaBenchIova, kPhys, bytes, kPermRead | kPermWrite, huge).ok);
             iommu->attach(kRid, kDom, &pt);
             bench->set_buffer(mode == IommuMode::Passthrough ? kPhys : kDmaBenchIova);
@@ -201,6 +203,29 @@ TEST_F(DmaBenchTest, WritesHoldTheirSlotUntilTheyReachMemory) {
     EXPECT_GE(bench->latency_ns.min(), (kLinkLatency + kMemLatency) / kNs);
     const double per_s = 4000 / to_s(last_done - started);
     EXPECT_NEAR(per_s * bench->latency_ns.mean() * 1e-9, 8.0, 0.2);
+}
+
+// A window only half mapped: each read of the unmapped half misses, walks, finds no leaf and
+// faults (nothing is filled, so the next read there misses again); the engine counts the errors
+// and completes every transfer. The counters keep lookups = hits + misses and fills = walks that
+// found a leaf.
+TEST_F(DmaBenchTest, HalfMappedWindowFaultsAndCountsEveryMiss) {
+    auto p = params(32, 1, 4096, 64 << 10); // 16 pages, each read twice, one at a time
+    p.random = false;
+    build(p, IommuMode::Strict, false, 32 << 10);
+    start_and_run();
+    const auto& c = iommu->counters_of(kRid);
+    EXPECT_EQ(bench->transfers, 32u);
+    EXPECT_EQ(bench->dma_errors, 16u); // pages 8..15, twice each
+    EXPECT_EQ(c.lookups, 32u);
+    EXPECT_EQ(c.hits, 8u);    // the mapped pages' second reads
+    EXPECT_EQ(c.misses, 24u); // 8 compulsory + 16 to unmapped pages
+    EXPECT_EQ(c.lookups, c.hits + c.misses);
+    EXPECT_EQ(c.walks, 24u);
+    EXPECT_EQ(iommu->fills, 8u);
+    EXPECT_EQ(c.faults, 16u);
+    EXPECT_EQ(iommu->faults_total, 16u);
+    EXPECT_EQ(iommu->requester_counters()[0].translations, 0u); // nobody else
 }
 
 // The rogue engine DMAs where nobody mapped anything: every request faults (no domain for it),
