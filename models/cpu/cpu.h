@@ -40,7 +40,7 @@ public:
     Cpu& cpu() { return cpu_; }
 
     // `call` false: a frame resumed in a continuation item (the same call, still open), which
-    // counts no call and is no probe entry for the stack recorder.
+    // counts no call and is no probe entry (nor leaf) for the stack recorder.
     void enter(Fn f, bool call = true);
     void leave();
     // Charge `units` of f's cost to the innermost frame.
@@ -63,16 +63,38 @@ public:
     void mmio_write(std::uint64_t addr, std::uint32_t value);
     void iommu_command(IommuCommand& cmd);
 
+    // --stacks only (Cpu::run sets them when a recorder is set): the frames of the thread item
+    // this IRQ interrupted (outermost first), and the log of frame transitions a thread item keeps
+    // so that a later IRQ can find them.
+    struct Transition {
+        Time t;
+        Fn fn; // Fn::kCount: a return
+    };
+    void set_interrupted(const Fn* frames, unsigned depth) {
+        prefix_ = frames;
+        prefix_depth_ = depth;
+    }
+    void set_log(std::vector<Transition>* log) { log_ = log; }
+
 private:
     struct Frame {
         Fn fn;
+        bool call;   // a call (not a frame resumed by KResume)
+        bool parent; // it called another function (--stacks-probe all: not a leaf)
         Time entered;
     };
+    void stack_enter(Fn f, bool call);
+    void stack_leave(const Frame& fr);
+    void record_stack(unsigned depth);
+
     Cpu& cpu_;
     unsigned core_;
     Time t_;
     Frame frames_[24];
     unsigned depth_ = 0;
+    const Fn* prefix_ = nullptr;
+    unsigned prefix_depth_ = 0;
+    std::vector<Transition>* log_ = nullptr;
     struct Held {
         Resource* lock;
         Time start;
@@ -130,9 +152,13 @@ public:
     const KernelCosts& costs() const { return costs_; }
     KernelAccounting& accounting() { return acct_; }
     // Count the kernel stacks into a probe function from now on (nullptr: stop). Not owned.
+    // An IRQ that arrives while the core runs a thread item shows, as on a real core, the
+    // thread's frames open at its arrival below its own (the model runs it after the item: cores
+    // are non-preemptive); on an idle core it shows none (the idle loop's frames are left out).
     void set_stack_recorder(StackRecorder* r) {
         stacks_ = r;
         probe_ = r ? r->probe() : Fn::kCount;
+        leaves_ = r && r->all_leaves();
     }
 
     // Run fn(obj, ctx, arg) on `core` once it is free at or after `at`.
@@ -177,6 +203,7 @@ private:
         std::uint64_t arg;
         Prio prio;
         unsigned core;
+        Time at; // arrival
     };
     // Fixed-capacity FIFO of pool indices (grows by doubling, never shrinks).
     struct Fifo {
@@ -190,6 +217,10 @@ private:
         Time busy_until = 0;
         bool wake_pending = false;
         Fifo irq, thread;
+        // --stacks: the last thread item's frame transitions over [log_start, log_end).
+        std::vector<ExecCtx::Transition> log;
+        Time log_start = 0, log_end = 0;
+        std::vector<Fn> interrupted;
     };
     struct Vector {
         bool valid = false;
@@ -214,8 +245,10 @@ private:
     std::vector<std::uint32_t> free_items_;
     std::vector<Vector> vectors_;
     std::uint32_t next_vector_ = 1; // alloc_msi_vectors hands out from here
+    void stacks_begin(ExecCtx& ctx, const Item& it, Core& c, Time start);
     StackRecorder* stacks_ = nullptr;
     Fn probe_ = Fn::kCount; // kCount: no probe
+    bool leaves_ = false;   // --stacks-probe all
     tlm::tlm_generic_payload mmio_tx_;
     tlm::tlm_generic_payload iommu_tx_;
     std::uint32_t mmio_buf_ = 0;
