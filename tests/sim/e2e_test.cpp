@@ -642,12 +642,19 @@ TEST(Stacks, OnePerUnmapFromTheCompletionIrqAndNoneUnderDmaDirect) {
                 idle += n;
                 continue;
             }
-            // The thread's frames: fio's syscalls, outermost first.
+            // The thread's frames: fio's syscalls, outermost first (entry_SYSCALL_64 alone while
+            // its own cost is charged, before it calls do_syscall_64).
             interrupted += n;
+            const std::size_t depth = frames.size() - irq.size();
             EXPECT_EQ(frames.back(), "entry_SYSCALL_64_after_hwframe");
-            EXPECT_EQ(frames[frames.size() - 2], "do_syscall_64");
-            const std::string sys = frames[frames.size() - 3];
-            EXPECT_TRUE(sys == "__x64_sys_io_submit" || sys == "__x64_sys_io_getevents") << sys;
+            if (depth >= 2) {
+                EXPECT_EQ(frames[frames.size() - 2], "do_syscall_64");
+            }
+            if (depth >= 3) {
+                const std::string sys = frames[frames.size() - 3];
+                EXPECT_TRUE(sys == "__x64_sys_io_submit" || sys == "__x64_sys_io_getevents")
+                    << sys;
+            }
         }
         // 2 jobs x iodepth 16 keep the cores busy: some completions land in a submission.
         EXPECT_GT(interrupted, 0u);
@@ -700,19 +707,21 @@ TEST(Stacks, TheCaptureScenarioGivesTheCapturesStacksFromTheMechanisms) {
     EXPECT_EQ(vfio.begin()->second, count(v, "vfio.leaves_unmapped"));
     EXPECT_EQ(vfio.begin()->second, 3307u);
 
-    // Wi-Fi: one per TX buffer unmapped in mt7921_mac_tx_free, in the napi/phy0 kthread.
-    const auto wifi = capture_stack("iommu_dma_unmap_page", "mt76_connac_txp_skb_unmap");
-    ASSERT_TRUE(host.count(wifi)) << read_file(a);
-    EXPECT_EQ(host.at(wifi), count(s, "kernel.mt76.tx_free_unmaps"));
-    EXPECT_EQ(count(s, "kernel.mt76.tx_free_unmaps"), count(s, "workloads.tx.packets_sent"));
-    EXPECT_EQ(host.at(wifi), 3555u);
-
-    // NVMe: one per request unmapped, with the capture's IRQ frames.
+    // NVMe: one per request unmapped (a 4 KiB read: one dma_unmap_page each), with the
+    // capture's IRQ frames.
     const auto irq = nvme_irq_frames();
     ASSERT_EQ(host.size(), 2u) << read_file(a);
     ASSERT_TRUE(host.count(irq)) << read_file(a);
-    EXPECT_EQ(host.at(irq), count(s, "end.dma_unmap_calls") - host.at(wifi));
+    EXPECT_EQ(host.at(irq), count(s, "kernel.nvme.completed"));
     EXPECT_EQ(host.at(irq), 1u);
+
+    // Wi-Fi: one per TX buffer unmapped in mt7921_mac_tx_free, in the napi/phy0 kthread: every
+    // other unmap of the run (the drain included: end.*), one per packet sent.
+    const auto wifi = capture_stack("iommu_dma_unmap_page", "mt76_connac_txp_skb_unmap");
+    ASSERT_TRUE(host.count(wifi)) << read_file(a);
+    EXPECT_EQ(host.at(wifi), count(s, "end.dma_unmap_calls") - count(s, "kernel.nvme.completed"));
+    EXPECT_EQ(host.at(wifi), count(s, "end.wifi0_tx_packets"));
+    EXPECT_EQ(host.at(wifi), 3555u);
 
     // tools/compare-stacks: the VFIO and Wi-Fi stacks match, the NVMe one is a near miss at the
     // interrupted context.
@@ -752,7 +761,7 @@ TEST(Stacks, AllLeavesCountsEveryLeafCall) {
         EXPECT_NE(frames.front(), "do_syscall_64");
     }
     EXPECT_EQ(submit, calls(s, "nvme_submit_cmd"));
-    EXPECT_EQ(probe, calls(s, "iommu_iova_to_phys"));
+    EXPECT_EQ(probe, count(s, "end.dma_unmap_calls")); // the drain included, as the stacks
     EXPECT_GT(total(st), submit + probe);
 }
 
