@@ -22,9 +22,12 @@ bool ExecCtx::needs_sync() const {
 
 void ExecCtx::enter(Fn f, bool call) {
     assert(depth_ < sizeof(frames_) / sizeof(frames_[0]));
-    frames_[depth_++] = {f, call, false, t_};
-    if (cpu_.stacks_) stack_enter(f, call);
+    Frame& fr = frames_[depth_++];
+    fr.fn = f;
+    fr.entered = t_;
     if (call) ++cpu_.acct_.calls[static_cast<std::size_t>(f)];
+    // Last, so that the common path (no recorder) needs no frame of its own: a tail call.
+    if (cpu_.stacks_) stack_enter(f, call);
 }
 
 void ExecCtx::leave() {
@@ -34,7 +37,21 @@ void ExecCtx::leave() {
     if (cpu_.stacks_) stack_leave(fr);
 }
 
+void ExecCtx::enter_frame(Fn f, bool call) {
+    assert(depth_ < sizeof(frames_) / sizeof(frames_[0]));
+    frames_[depth_].fn = f;
+    frames_[depth_++].entered = t_;
+    stack_enter(f, call);
+}
+
+void ExecCtx::leave_frame() {
+    assert(depth_ > 0);
+    stack_leave(frames_[--depth_]);
+}
+
 void ExecCtx::stack_enter(Fn f, bool call) {
+    frames_[depth_ - 1].call = call; // the flags are read by the recorder only
+    frames_[depth_ - 1].parent = false;
     if (depth_ > 1) frames_[depth_ - 2].parent = true;
     if (log_) log_->push_back({t_, f});
     if (call && f == cpu_.probe_) record_stack(depth_);

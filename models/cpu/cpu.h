@@ -43,6 +43,11 @@ public:
     // counts no call and is no probe entry (nor leaf) for the stack recorder.
     void enter(Fn f, bool call = true);
     void leave();
+    // Stacks are being recorded (Cpu::set_stack_recorder): stack-only frames are pushed.
+    bool recording() const;
+    // A stack-only frame (fn_stack_only): on the stack, no accounting.
+    void enter_frame(Fn f, bool call);
+    void leave_frame();
     // Charge `units` of f's cost to the innermost frame.
     void work(Fn f, std::uint64_t units = 1);
     // Busy-wait until absolute time `until`, charged to `f` as a frame of its own.
@@ -83,8 +88,9 @@ private:
         bool parent; // it called another function (--stacks-probe all: not a leaf)
         Time entered;
     };
-    void stack_enter(Fn f, bool call);
-    void stack_leave(const Frame& fr);
+    // Out of line and cold: a run without --stacks only tests the recorder pointer.
+    [[gnu::noinline, gnu::cold]] void stack_enter(Fn f, bool call);
+    [[gnu::noinline, gnu::cold]] void stack_leave(const Frame& fr);
     void record_stack(unsigned depth);
 
     Cpu& cpu_;
@@ -114,6 +120,24 @@ public:
 
 private:
     ExecCtx& ctx_;
+};
+
+// RAII stack-only frame (fn_stack_only: entry glue with no cost of its own): on the stack only
+// while stacks are recorded, so that a run without --stacks pays one test for it. `call` false:
+// resumed in a continuation item, as KResume.
+class KFrame {
+public:
+    KFrame(ExecCtx& ctx, Fn f, bool call = true) : ctx_(ctx.recording() ? &ctx : nullptr) {
+        if (ctx_) ctx_->enter_frame(f, call);
+    }
+    ~KFrame() {
+        if (ctx_) ctx_->leave_frame();
+    }
+    KFrame(const KFrame&) = delete;
+    KFrame& operator=(const KFrame&) = delete;
+
+private:
+    ExecCtx* ctx_;
 };
 
 // RAII call of a kernel function: enters it and charges one unit of its cost (or `units`).
@@ -245,7 +269,8 @@ private:
     std::vector<std::uint32_t> free_items_;
     std::vector<Vector> vectors_;
     std::uint32_t next_vector_ = 1; // alloc_msi_vectors hands out from here
-    void stacks_begin(ExecCtx& ctx, const Item& it, Core& c, Time start);
+    [[gnu::noinline, gnu::cold]] void stacks_begin(ExecCtx& ctx, const Item& it, Core& c,
+                                                   Time start);
     StackRecorder* stacks_ = nullptr;
     Fn probe_ = Fn::kCount; // kCount: no probe
     bool leaves_ = false;   // --stacks-probe all
@@ -253,5 +278,9 @@ private:
     tlm::tlm_generic_payload iommu_tx_;
     std::uint32_t mmio_buf_ = 0;
 };
+
+inline bool ExecCtx::recording() const {
+    return cpu_.stacks_ != nullptr;
+}
 
 } // namespace iosim

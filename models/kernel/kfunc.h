@@ -114,8 +114,9 @@ namespace iosim {
     X(nvme_pcie_qpair_submit_tracker, nvme_pcie_qpair_submit_tracker)         \
     X(spdk_nvme_qpair_process_completions, spdk_nvme_qpair_process_completions) \
     X(nvme_pcie_qpair_complete_tracker, nvme_pcie_qpair_complete_tracker)     \
-    /* Entry glue and callers the stacks show (issue 4): no cost of their own, */ \
-    /* so adding them moved no timing. */                                     \
+    /* Stack-only frames (fn_stack_only; keep them last): the entry glue and */ \
+    /* callers a real stack shows, with no cost of their own. Entered only */  \
+    /* while --stacks records (KFrame), never accounted. */                   \
     X(do_syscall_64, )                                                        \
     X(__x64_sys_ioctl, )                                                      \
     X(io_submit_one, )                                                        \
@@ -162,6 +163,12 @@ std::string_view fn_stack_name(Fn f);
 // of their own in a real stack, so --stacks leaves them out (the model still accounts their time
 // under their own name in cpu.*_by_function).
 constexpr bool fn_inlined(Fn f);
+// Frames with no modelled work (entry glue, a plug flush, the kthread's loop): pushed only while
+// stacks are recorded (KFrame) and never accounted, so they cost a run without --stacks one test
+// each, and cpu.*_by_function does not list them (their inclusive time would be their callee's).
+constexpr bool fn_stack_only(Fn f) {
+    return f >= Fn::do_syscall_64 && f < Fn::kCount;
+}
 // Every distinct cost key, in table order.
 const std::array<std::string_view, kFnCount>& fn_cost_keys();
 

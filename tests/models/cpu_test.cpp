@@ -376,10 +376,13 @@ TEST_F(CpuTest, WithoutARecorderAnIrqAfterAThreadItemShowsNothingAndCostsNothing
     build();
     Time irq_start = 0;
     work->post(0, 0, [&](ExecCtx& ctx) { KCall q(ctx, Fn::nvme_queue_rq); });
-    work->post(0, 500 * kNs, [&](ExecCtx& ctx) {
-        irq_start = ctx.now();
-        KCall n(ctx, Fn::nvme_irq);
-    }, Cpu::Prio::Irq);
+    work->post(
+        0, 500 * kNs,
+        [&](ExecCtx& ctx) {
+            irq_start = ctx.now();
+            KCall n(ctx, Fn::nvme_irq);
+        },
+        Cpu::Prio::Irq);
     run([] {});
     EXPECT_EQ(irq_start, kQueueRq); // run after the thread item, as before
     EXPECT_EQ(acct().calls[idx(Fn::nvme_irq)], 1u);

@@ -652,8 +652,7 @@ TEST(Stacks, OnePerUnmapFromTheCompletionIrqAndNoneUnderDmaDirect) {
             }
             if (depth >= 3) {
                 const std::string sys = frames[frames.size() - 3];
-                EXPECT_TRUE(sys == "__x64_sys_io_submit" || sys == "__x64_sys_io_getevents")
-                    << sys;
+                EXPECT_TRUE(sys == "__x64_sys_io_submit" || sys == "__x64_sys_io_getevents") << sys;
             }
         }
         // 2 jobs x iodepth 16 keep the cores busy: some completions land in a submission.
@@ -695,8 +694,8 @@ TEST(Stacks, TheCaptureScenarioGivesTheCapturesStacksFromTheMechanisms) {
     TempDir tmp;
     const std::string a = (tmp.path() / "a.bt.txt").string();
     const std::string b = (tmp.path() / "b.bt.txt").string();
-    const json s = run_stats(tmp.fresh("host"),
-                             {source_path("configs/capture_amd_host.yaml"), "--stacks", a});
+    const json s =
+        run_stats(tmp.fresh("host"), {source_path("configs/capture_amd_host.yaml"), "--stacks", a});
     const json v = run_stats(tmp.fresh("vfio"),
                              {source_path("configs/capture_amd_host_vfio.yaml"), "--stacks", b});
     const Stacks host = parse_stacks(read_file(a)), vfio = parse_stacks(read_file(b));
@@ -726,11 +725,11 @@ TEST(Stacks, TheCaptureScenarioGivesTheCapturesStacksFromTheMechanisms) {
     // tools/compare-stacks: the VFIO and Wi-Fi stacks match, the NVMe one is a near miss at the
     // interrupted context.
     const std::string both = tmp.write("sim.bt.txt", read_file(a) + read_file(b));
-    const int rc = std::system(("/usr/bin/python3 " + source_path("tools/compare-stacks") + " " +
-                                both + " " +
-                                source_path("traces/amd-host-iommu_iova_to_phys.bt.txt") + " > " +
-                                (tmp.path() / "cmp.txt").string())
-                                   .c_str());
+    const int rc =
+        std::system(("/usr/bin/python3 " + source_path("tools/compare-stacks") + " " + both + " " +
+                     source_path("traces/amd-host-iommu_iova_to_phys.bt.txt") + " > " +
+                     (tmp.path() / "cmp.txt").string())
+                        .c_str());
     const std::string cmp = read_file((tmp.path() / "cmp.txt").string());
     EXPECT_EQ(WEXITSTATUS(rc), 1) << cmp;
     EXPECT_NE(cmp.find("verdict: differ (1 only in SIM, 1 only in REAL)"), std::string::npos)
@@ -747,9 +746,9 @@ TEST(Stacks, TheCaptureScenarioGivesTheCapturesStacksFromTheMechanisms) {
 TEST(Stacks, AllLeavesCountsEveryLeafCall) {
     TempDir tmp;
     const std::string file = (tmp.path() / "all.bt.txt").string();
-    const json s = run_stats(tmp.fresh("all"),
-                             {config("small_4k.yaml"), "--set", "platform.iommu.mode=strict",
-                              "--set", "sim.warmup=0ps", "--stacks", file, "--stacks-probe", "all"});
+    const json s = run_stats(
+        tmp.fresh("all"), {config("small_4k.yaml"), "--set", "platform.iommu.mode=strict", "--set",
+                           "sim.warmup=0ps", "--stacks", file, "--stacks-probe", "all"});
     const Stacks st = parse_stacks(read_file(file));
     std::uint64_t submit = 0, probe = 0;
     for (const auto& [frames, n] : st) {
