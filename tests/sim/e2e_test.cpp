@@ -740,6 +740,34 @@ TEST(Stacks, TheCaptureScenarioGivesTheCapturesStacksFromTheMechanisms) {
         << cmp;
 }
 
+// Wi-Fi TX free under strict: one stack per TX buffer unmapped, in the NAPI poll: with threaded
+// NAPI the capture's kthread stack; without, the same driver frames under the softirq run at the
+// IRQ's exit (net_rx_action <- __do_softirq <- irq_exit_rcu <- common_interrupt).
+TEST(Stacks, WifiTxFreeInThreadedNapiOrInTheSoftirqAtIrqExit) {
+    TempDir tmp;
+    const auto threaded = capture_stack("iommu_dma_unmap_page", "mt76_connac_txp_skb_unmap");
+    for (const std::string t : {"true", "false"}) {
+        SCOPED_TRACE("threaded_napi " + t);
+        const std::string file = (tmp.path() / (t + ".bt.txt")).string();
+        const json s = run_stats(tmp.fresh(t),
+                                 {config("wifi_tx.yaml"), "--set", "platform.iommu.mode=strict",
+                                  "--set", "platform.wifi.threaded_napi=" + t, "--stacks", file});
+        const Stacks st = parse_stacks(read_file(file));
+        std::vector<std::string> want = threaded;
+        if (t == "false") {
+            want.resize(9); // ... mt7921_poll_rx, __napi_poll
+            for (const char* f : {"net_rx_action", "__do_softirq", "irq_exit_rcu",
+                                  "common_interrupt", "asm_common_interrupt"})
+                want.push_back(f);
+        }
+        ASSERT_EQ(st.size(), 1u) << read_file(file);
+        EXPECT_EQ(st.begin()->first, want);
+        // The Wi-Fi's only per-packet unmaps (the page_pool's RX pages stay mapped).
+        EXPECT_EQ(st.begin()->second, count(s, "end.dma_unmap_calls"));
+        EXPECT_GT(st.begin()->second, 100u);
+    }
+}
+
 // --stacks-probe all: a stack per leaf call; their total is the calls of the functions that
 // call nothing in the model (nvme_submit_cmd, the doorbell write's function, is one: one per
 // request submitted).
