@@ -96,7 +96,7 @@ private:
     Cpu& cpu_;
     unsigned core_;
     Time t_;
-    Frame frames_[24];
+    Frame frames_[32]; // the deepest modelled path (Wi-Fi TX free in the softirq, strict) is ~20
     unsigned depth_ = 0;
     const Fn* prefix_ = nullptr;
     unsigned prefix_depth_ = 0;
