@@ -84,17 +84,21 @@ int run_one(const Cli& cli, const iosim::cfg::Config& c, int argc, char** argv) 
         std::unique_ptr<iosim::StackRecorder> stacks;
         std::ofstream stacks_file;
         if (!cli.stacks.empty()) {
+            // "all": every leaf call (StackRecorder::kAllLeaves).
             iosim::Fn probe = iosim::Fn::kCount;
-            for (std::size_t i = 0; i < iosim::kFnCount; ++i)
-                if (iosim::fn_name(static_cast<iosim::Fn>(i)) == cli.stacks_probe)
+            bool found = cli.stacks_probe == "all";
+            for (std::size_t i = 0; i < iosim::kFnCount && !found; ++i)
+                if (iosim::fn_name(static_cast<iosim::Fn>(i)) == cli.stacks_probe) {
                     probe = static_cast<iosim::Fn>(i);
-            if (probe == iosim::Fn::kCount) {
+                    found = true;
+                }
+            if (!found) {
                 std::cerr << "sim: error: --stacks-probe " << cli.stacks_probe
                           << ": not a modelled kernel function (stats.json's "
-                             "cpu.calls_by_function lists them)\n";
+                             "cpu.calls_by_function lists them; or all, for every leaf call)\n";
                 return kExitUsage;
             }
-            if (iosim::StackRecorder::user_space(probe)) {
+            if (probe != iosim::Fn::kCount && iosim::StackRecorder::user_space(probe)) {
                 std::cerr << "sim: error: --stacks-probe " << cli.stacks_probe
                           << ": runs in user space; a kernel stack probe needs a kernel "
                              "function\n";
@@ -332,7 +336,7 @@ int sc_main(int argc, char* argv[]) {
                    "in bpftrace's map format, to FILE (- for stdout)");
     app.add_option("--stacks-probe", cli.stacks_probe,
                    "the kernel function whose callers --stacks counts (default: "
-                   "iommu_iova_to_phys)");
+                   "iommu_iova_to_phys), or all: the stack of every leaf call");
     app.add_flag("--list-params", cli.list_params, "print every configuration key and exit");
     app.add_option("--format", cli.format, "format of --list-params: text or md")
         ->check(CLI::IsMember({"text", "md"}));

@@ -177,13 +177,23 @@ void print_summary(std::ostream& os, const nlohmann::json& s) {
                           grouped(num(s, "vfio.iova_to_phys_calls")),
                           grouped(num(s, "vfio.iotlb_syncs")));
     }
-    os << "\nTop kernel functions (exclusive CPU time):\n";
+    // Ranked by exclusive time (the function's own work), with its inclusive time (its callees
+    // too) beside it; entry glue (syscall, IRQ and softirq entry, the block layer's plug) has no
+    // exclusive time and so stays out of the table.
     const double busy = std::max(1.0, num(s, "cpu.busy_ns"));
     // Per I/O when there are I/Os; a run without any (a VM's set-up) shows the totals.
     const bool per_io = total_ios(s) > 0;
+    const double div = per_io ? ios : 1.0;
+    os << fmt::format("\nTop kernel functions, by exclusive CPU time ({}):\n",
+                      per_io ? "per I/O" : "totals, no I/Os");
+    os << fmt::format("  {:<34} {:>12} {:>12} {:>10} {:>7}\n", "function",
+                      per_io ? "excl ns/IO" : "excl ns", per_io ? "incl ns/IO" : "incl ns",
+                      per_io ? "calls/IO" : "calls", "% CPU");
     for (const auto& [name, ns] : top_functions(s, 10))
-        os << fmt::format("  {:<34} {:>12.0f} {} {:>6.1f} %\n", name, per_io ? ns / ios : ns,
-                          per_io ? "ns/IO" : "ns   ", 100 * ns / busy);
+        os << fmt::format("  {:<34} {:>12.0f} {:>12.0f} {:>10.{}f} {:>6.1f}%\n", name, ns / div,
+                          num(s, "cpu.inclusive_ns_by_function." + name) / div,
+                          num(s, "cpu.calls_by_function." + name) / div, per_io ? 2 : 0,
+                          100 * ns / busy);
 }
 
 void print_comparison(std::ostream& os, const std::vector<Variant>& vs) {
@@ -298,12 +308,13 @@ void print_comparison(std::ostream& os, const std::vector<Variant>& vs) {
     // Per I/O; variants without any I/O (a VM's set-up) show totals, and the header says so.
     const bool any_io =
         std::any_of(vs.begin(), vs.end(), [](const Variant& v) { return total_ios(v.stats) > 0; });
-    os << (any_io ? "top kernel functions, CPU ns per I/O:\n"
-                  : "top kernel functions, CPU ns in total (no I/Os):\n");
+    os << (any_io ? "top kernel functions, CPU ns per I/O, exclusive / inclusive:\n"
+                  : "top kernel functions, CPU ns in total (no I/Os), exclusive / inclusive:\n");
     for (const auto& fn : fns)
         row("  " + fn, [&](const auto& s) {
-            return fmt::format("{:.0f}", num(s, "cpu.busy_ns_by_function." + fn) /
-                                             std::max(1.0, total_ios(s)));
+            const double d = std::max(1.0, total_ios(s));
+            return fmt::format("{:.0f} / {:.0f}", num(s, "cpu.busy_ns_by_function." + fn) / d,
+                               num(s, "cpu.inclusive_ns_by_function." + fn) / d);
         });
 }
 

@@ -156,6 +156,7 @@ void Platform::register_stats() {
     s.counter("cpu.work_items", &cpu->items);
     KernelAccounting& acct = cpu->accounting();
     for (std::size_t i = 0; i < kFnCount; ++i) {
+        if (fn_stack_only(static_cast<Fn>(i))) continue; // never accounted (--stacks only)
         const std::string name = key_of(static_cast<Fn>(i));
         s.time_ns("cpu.busy_ns_by_function." + name, &acct.excl_ps[i]);
         s.time_ns("cpu.inclusive_ns_by_function." + name, &acct.incl_ps[i]);

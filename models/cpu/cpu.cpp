@@ -22,21 +22,55 @@ bool ExecCtx::needs_sync() const {
 
 void ExecCtx::enter(Fn f, bool call) {
     assert(depth_ < sizeof(frames_) / sizeof(frames_[0]));
-    frames_[depth_++] = {f, t_};
-    if (!call) return;
-    ++cpu_.acct_.calls[static_cast<std::size_t>(f)];
-    if (f == cpu_.probe_) {
-        Fn stack[sizeof(frames_) / sizeof(frames_[0])];
-        for (unsigned i = 0; i < depth_; ++i)
-            stack[i] = frames_[i].fn;
-        cpu_.stacks_->record(stack, depth_);
-    }
+    Frame& fr = frames_[depth_++];
+    fr.fn = f;
+    fr.entered = t_;
+    if (call) ++cpu_.acct_.calls[static_cast<std::size_t>(f)];
+    // Last, so that the common path (no recorder) needs no frame of its own: a tail call.
+    if (cpu_.stacks_) stack_enter(f, call);
 }
 
 void ExecCtx::leave() {
     assert(depth_ > 0);
     const Frame& fr = frames_[--depth_];
     cpu_.acct_.incl_ps[static_cast<std::size_t>(fr.fn)] += t_ - fr.entered;
+    if (cpu_.stacks_) stack_leave(fr);
+}
+
+void ExecCtx::enter_frame(Fn f, bool call) {
+    assert(depth_ < sizeof(frames_) / sizeof(frames_[0]));
+    frames_[depth_].fn = f;
+    frames_[depth_++].entered = t_;
+    stack_enter(f, call);
+}
+
+void ExecCtx::leave_frame() {
+    assert(depth_ > 0);
+    stack_leave(frames_[--depth_]);
+}
+
+void ExecCtx::stack_enter(Fn f, bool call) {
+    frames_[depth_ - 1].call = call; // the flags are read by the recorder only
+    frames_[depth_ - 1].parent = false;
+    if (depth_ > 1) frames_[depth_ - 2].parent = true;
+    if (log_) log_->push_back({t_, f});
+    if (call && f == cpu_.probe_) record_stack(depth_);
+}
+
+void ExecCtx::stack_leave(const Frame& fr) {
+    if (log_) log_->push_back({t_, Fn::kCount});
+    if (cpu_.leaves_ && fr.call && !fr.parent && !StackRecorder::user_space(fr.fn))
+        record_stack(depth_ + 1);
+}
+
+void ExecCtx::record_stack(unsigned depth) {
+    Fn stack[2 * sizeof(frames_) / sizeof(frames_[0])];
+    unsigned n = 0;
+    for (unsigned i = 0; i < prefix_depth_ && n < sizeof(stack) / sizeof(stack[0]); ++i)
+        stack[n++] = prefix_[i];
+    for (unsigned i = 0; i < depth; ++i)
+        stack[n++] = frames_[i].fn;
+    cpu_.stacks_->record(stack, n);
 }
 
 void ExecCtx::work(Fn f, std::uint64_t units) {
@@ -142,7 +176,7 @@ std::uint32_t Cpu::alloc_item(const Item& it) {
 
 void Cpu::post(unsigned core, Time at, Prio prio, Work fn, void* obj, std::uint64_t arg) {
     assert(core < cores_.size());
-    std::uint32_t idx = alloc_item({fn, obj, arg, prio, core});
+    std::uint32_t idx = alloc_item({fn, obj, arg, prio, core, at});
     events_.schedule<&Cpu::arrive>(at, this, idx);
 }
 
@@ -202,11 +236,36 @@ void Cpu::run(std::uint32_t idx) {
     Time end;
     {
         ExecCtx ctx(*this, it.core, start);
+        if (stacks_) stacks_begin(ctx, it, c, start);
         it.fn(it.obj, ctx, it.arg);
         end = ctx.now();
     }
+    if (stacks_ && it.prio == Prio::Thread) c.log_end = end;
     c.busy_until = end;
     busy_ps[it.core] += end - start;
+}
+
+void Cpu::stacks_begin(ExecCtx& ctx, const Item& it, Core& c, Time start) {
+    if (it.prio == Prio::Thread) {
+        c.log.clear();
+        c.log_start = start;
+        c.log_end = start;
+        ctx.set_log(&c.log);
+        return;
+    }
+    // An IRQ that arrived while the last thread item ran: the thread's frames open at that time
+    // (the transitions up to and including it).
+    if (it.at < c.log_start || it.at >= c.log_end) return;
+    c.interrupted.clear();
+    for (const ExecCtx::Transition& tr : c.log) {
+        if (tr.t > it.at) break;
+        if (tr.fn == Fn::kCount) {
+            c.interrupted.pop_back();
+        } else {
+            c.interrupted.push_back(tr.fn);
+        }
+    }
+    ctx.set_interrupted(c.interrupted.data(), static_cast<unsigned>(c.interrupted.size()));
 }
 
 void Cpu::msi(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {

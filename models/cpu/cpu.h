@@ -40,9 +40,14 @@ public:
     Cpu& cpu() { return cpu_; }
 
     // `call` false: a frame resumed in a continuation item (the same call, still open), which
-    // counts no call and is no probe entry for the stack recorder.
+    // counts no call and is no probe entry (nor leaf) for the stack recorder.
     void enter(Fn f, bool call = true);
     void leave();
+    // Stacks are being recorded (Cpu::set_stack_recorder): stack-only frames are pushed.
+    bool recording() const;
+    // A stack-only frame (fn_stack_only): on the stack, no accounting.
+    void enter_frame(Fn f, bool call);
+    void leave_frame();
     // Charge `units` of f's cost to the innermost frame.
     void work(Fn f, std::uint64_t units = 1);
     // Busy-wait until absolute time `until`, charged to `f` as a frame of its own.
@@ -63,16 +68,39 @@ public:
     void mmio_write(std::uint64_t addr, std::uint32_t value);
     void iommu_command(IommuCommand& cmd);
 
+    // --stacks only (Cpu::run sets them when a recorder is set): the frames of the thread item
+    // this IRQ interrupted (outermost first), and the log of frame transitions a thread item keeps
+    // so that a later IRQ can find them.
+    struct Transition {
+        Time t;
+        Fn fn; // Fn::kCount: a return
+    };
+    void set_interrupted(const Fn* frames, unsigned depth) {
+        prefix_ = frames;
+        prefix_depth_ = depth;
+    }
+    void set_log(std::vector<Transition>* log) { log_ = log; }
+
 private:
     struct Frame {
         Fn fn;
+        bool call;   // a call (not a frame resumed by KResume)
+        bool parent; // it called another function (--stacks-probe all: not a leaf)
         Time entered;
     };
+    // Out of line and cold: a run without --stacks only tests the recorder pointer.
+    [[gnu::noinline, gnu::cold]] void stack_enter(Fn f, bool call);
+    [[gnu::noinline, gnu::cold]] void stack_leave(const Frame& fr);
+    void record_stack(unsigned depth);
+
     Cpu& cpu_;
     unsigned core_;
     Time t_;
-    Frame frames_[24];
+    Frame frames_[32]; // the deepest modelled path (Wi-Fi TX free in the softirq, strict) is ~20
     unsigned depth_ = 0;
+    const Fn* prefix_ = nullptr;
+    unsigned prefix_depth_ = 0;
+    std::vector<Transition>* log_ = nullptr;
     struct Held {
         Resource* lock;
         Time start;
@@ -92,6 +120,24 @@ public:
 
 private:
     ExecCtx& ctx_;
+};
+
+// RAII stack-only frame (fn_stack_only: entry glue with no cost of its own): on the stack only
+// while stacks are recorded, so that a run without --stacks pays one test for it. `call` false:
+// resumed in a continuation item, as KResume.
+class KFrame {
+public:
+    KFrame(ExecCtx& ctx, Fn f, bool call = true) : ctx_(ctx.recording() ? &ctx : nullptr) {
+        if (ctx_) ctx_->enter_frame(f, call);
+    }
+    ~KFrame() {
+        if (ctx_) ctx_->leave_frame();
+    }
+    KFrame(const KFrame&) = delete;
+    KFrame& operator=(const KFrame&) = delete;
+
+private:
+    ExecCtx* ctx_;
 };
 
 // RAII call of a kernel function: enters it and charges one unit of its cost (or `units`).
@@ -130,9 +176,13 @@ public:
     const KernelCosts& costs() const { return costs_; }
     KernelAccounting& accounting() { return acct_; }
     // Count the kernel stacks into a probe function from now on (nullptr: stop). Not owned.
+    // An IRQ that arrives while the core runs a thread item shows, as on a real core, the
+    // thread's frames open at its arrival below its own (the model runs it after the item: cores
+    // are non-preemptive); on an idle core it shows none (the idle loop's frames are left out).
     void set_stack_recorder(StackRecorder* r) {
         stacks_ = r;
         probe_ = r ? r->probe() : Fn::kCount;
+        leaves_ = r && r->all_leaves();
     }
 
     // Run fn(obj, ctx, arg) on `core` once it is free at or after `at`.
@@ -177,6 +227,7 @@ private:
         std::uint64_t arg;
         Prio prio;
         unsigned core;
+        Time at; // arrival
     };
     // Fixed-capacity FIFO of pool indices (grows by doubling, never shrinks).
     struct Fifo {
@@ -190,6 +241,10 @@ private:
         Time busy_until = 0;
         bool wake_pending = false;
         Fifo irq, thread;
+        // --stacks: the last thread item's frame transitions over [log_start, log_end).
+        std::vector<ExecCtx::Transition> log;
+        Time log_start = 0, log_end = 0;
+        std::vector<Fn> interrupted;
     };
     struct Vector {
         bool valid = false;
@@ -214,11 +269,18 @@ private:
     std::vector<std::uint32_t> free_items_;
     std::vector<Vector> vectors_;
     std::uint32_t next_vector_ = 1; // alloc_msi_vectors hands out from here
+    [[gnu::noinline, gnu::cold]] void stacks_begin(ExecCtx& ctx, const Item& it, Core& c,
+                                                   Time start);
     StackRecorder* stacks_ = nullptr;
     Fn probe_ = Fn::kCount; // kCount: no probe
+    bool leaves_ = false;   // --stacks-probe all
     tlm::tlm_generic_payload mmio_tx_;
     tlm::tlm_generic_payload iommu_tx_;
     std::uint32_t mmio_buf_ = 0;
 };
+
+inline bool ExecCtx::recording() const {
+    return cpu_.stacks_ != nullptr;
+}
 
 } // namespace iosim

@@ -14,7 +14,8 @@ bool StackRecorder::user_space(Fn f) {
 void StackRecorder::record(const Fn* frames, unsigned depth) {
     scratch_.clear();
     for (unsigned i = depth; i-- > 0;)
-        if (!user_space(frames[i])) scratch_.push_back(frames[i]);
+        if (!user_space(frames[i]) && !fn_inlined(frames[i])) scratch_.push_back(frames[i]);
+    if (scratch_.empty()) return; // a leaf in user space
     ++counts_[scratch_];
 }
 
@@ -35,7 +36,7 @@ std::string StackRecorder::to_bpftrace() const {
     for (const auto& [n, stack] : order) {
         out += "@[\n";
         for (Fn f : *stack)
-            out += "    " + std::string(fn_name(f)) + "+0\n";
+            out += "    " + std::string(fn_stack_name(f)) + "+0\n";
         out += "]: " + std::to_string(n) + "\n";
     }
     return out;

@@ -18,6 +18,10 @@ constexpr std::string_view kKeys[] = {
 std::string_view fn_name(Fn f) {
     return kNames[static_cast<std::size_t>(f)];
 }
+std::string_view fn_stack_name(Fn f) {
+    return f == Fn::entry_SYSCALL_64 ? std::string_view("entry_SYSCALL_64_after_hwframe")
+                                     : fn_name(f);
+}
 std::string_view fn_cost_key(Fn f) {
     return kKeys[static_cast<std::size_t>(f)];
 }

@@ -113,7 +113,35 @@ namespace iosim {
     X(spdk_nvme_ns_cmd_write, spdk_nvme_ns_cmd_rw)                            \
     X(nvme_pcie_qpair_submit_tracker, nvme_pcie_qpair_submit_tracker)         \
     X(spdk_nvme_qpair_process_completions, spdk_nvme_qpair_process_completions) \
-    X(nvme_pcie_qpair_complete_tracker, nvme_pcie_qpair_complete_tracker)
+    X(nvme_pcie_qpair_complete_tracker, nvme_pcie_qpair_complete_tracker)     \
+    /* Stack-only frames (fn_stack_only; keep them last): the entry glue and */ \
+    /* callers a real stack shows, with no cost of their own. Entered only */  \
+    /* while --stacks records (KFrame), never accounted. */                   \
+    X(do_syscall_64, )                                                        \
+    X(__x64_sys_ioctl, )                                                      \
+    X(io_submit_one, )                                                        \
+    X(aio_read, )                                                             \
+    X(aio_write, )                                                            \
+    X(ext4_file_read_iter, )                                                  \
+    X(ext4_file_write_iter, )                                                 \
+    X(iomap_dio_rw, )                                                         \
+    X(__iomap_dio_rw, )                                                       \
+    X(blk_finish_plug, )                                                      \
+    X(__blk_flush_plug, )                                                     \
+    X(blk_mq_flush_plug_list, )                                               \
+    X(asm_common_interrupt, )                                                 \
+    X(__common_interrupt, )                                                   \
+    X(handle_edge_irq, )                                                      \
+    X(handle_irq_event, )                                                     \
+    X(__handle_irq_event_percpu, )                                            \
+    X(irq_exit_rcu, )                                                         \
+    X(__do_softirq, )                                                         \
+    X(tasklet_action, )                                                       \
+    X(tasklet_action_common, )                                                \
+    X(ret_from_fork, )                                                        \
+    X(kthread, )                                                              \
+    X(napi_threaded_poll, )                                                   \
+    X(mt7921_poll_rx, )
 // clang-format on
 
 enum class Fn : std::uint16_t {
@@ -127,6 +155,20 @@ constexpr std::size_t kFnCount = static_cast<std::size_t>(Fn::kCount);
 std::string_view fn_name(Fn f);
 // The `kernel.cost.<key>` a function is charged with; empty if it has none.
 std::string_view fn_cost_key(Fn f);
+// The name a stack shows for f: a frame is symbolised by the nearest symbol at or below its
+// return address, so entry_SYSCALL_64's frame shows as its label entry_SYSCALL_64_after_hwframe,
+// as in a real capture.
+std::string_view fn_stack_name(Fn f);
+// Functions the real kernel inlines into their caller (static, one caller): they have no frame
+// of their own in a real stack, so --stacks leaves them out (the model still accounts their time
+// under their own name in cpu.*_by_function).
+constexpr bool fn_inlined(Fn f);
+// Frames with no modelled work (entry glue, a plug flush, the kthread's loop): pushed only while
+// stacks are recorded (KFrame) and never accounted, so they cost a run without --stacks one test
+// each, and cpu.*_by_function does not list them (their inclusive time would be their callee's).
+constexpr bool fn_stack_only(Fn f) {
+    return f >= Fn::do_syscall_64 && f < Fn::kCount;
+}
 // Every distinct cost key, in table order.
 const std::array<std::string_view, kFnCount>& fn_cost_keys();
 
@@ -142,5 +184,12 @@ struct KernelAccounting {
     std::array<std::uint64_t, kFnCount> incl_ps{};
     std::array<std::uint64_t, kFnCount> calls{};
 };
+
+constexpr bool fn_inlined(Fn f) {
+    // vfio_iommu_type1_ioctl -> vfio_iommu_type1_{map,unmap}_dma -> vfio_dma_do_{map,unmap}:
+    // static helpers with one caller, inlined (the capture's VFIO stack goes from
+    // vfio_iommu_type1_ioctl straight to vfio_remove_dma).
+    return f == Fn::vfio_dma_do_unmap || f == Fn::vfio_dma_do_map;
+}
 
 } // namespace iosim

@@ -39,7 +39,13 @@ std::uint32_t NvmeDriver::max_request_bytes() const {
 }
 
 bool NvmeDriver::submit(ExecCtx& ctx, BlkRequest& rq) {
-    KCall b(ctx, Fn::blk_mq_submit_bio);
+    // __iomap_dio_rw -> ... -> blk_mq_submit_bio puts the request on the task's plug; the
+    // blk_finish_plug that ends the dio flushes it to the driver. (The model flushes after each
+    // request: one request per plug for I/Os up to max_request_bytes.)
+    { KCall b(ctx, Fn::blk_mq_submit_bio); }
+    KFrame fp(ctx, Fn::blk_finish_plug);
+    KFrame bf(ctx, Fn::__blk_flush_plug);
+    KFrame fl(ctx, Fn::blk_mq_flush_plug_list);
     KCall q(ctx, Fn::nvme_queue_rq);
     Queue& qu = *queues_[ctx.core()];
     NvmeQueuePair& qp = qu.qp;
@@ -103,7 +109,12 @@ bool NvmeDriver::submit(ExecCtx& ctx, BlkRequest& rq) {
 }
 
 void NvmeDriver::irq(ExecCtx& ctx, std::uint64_t qid) {
+    KFrame ae(ctx, Fn::asm_common_interrupt);
     KCall ci(ctx, Fn::common_interrupt);
+    KFrame gi(ctx, Fn::__common_interrupt);
+    KFrame he(ctx, Fn::handle_edge_irq);
+    KFrame hi(ctx, Fn::handle_irq_event);
+    KFrame hp(ctx, Fn::__handle_irq_event_percpu);
     KCall ni(ctx, Fn::nvme_irq);
     ++irqs;
     Queue& qu = *queues_[qid - 1];

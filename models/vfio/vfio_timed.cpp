@@ -76,6 +76,8 @@ void VfioDriver::map_dma(ExecCtx& ctx, std::uint64_t iova, std::uint64_t vaddr, 
     {
         // The ioctl's outer frames, held while this first item charges what it can.
         KCall sys(ctx, Fn::entry_SYSCALL_64);
+        KFrame ds(ctx, Fn::do_syscall_64);
+        KFrame ix(ctx, Fn::__x64_sys_ioctl);
         KCall io(ctx, Fn::vfio_iommu_type1_ioctl);
         KCall dm(ctx, Fn::vfio_dma_do_map);
         KCall pm(ctx, Fn::vfio_pin_map_dma);
@@ -104,6 +106,8 @@ void VfioDriver::unmap_dma(ExecCtx& ctx, std::uint64_t iova, std::uint64_t bytes
     const std::size_t i = add_op(std::move(op));
     {
         KCall sys(ctx, Fn::entry_SYSCALL_64);
+        KFrame ds(ctx, Fn::do_syscall_64);
+        KFrame ix(ctx, Fn::__x64_sys_ioctl);
         KCall io(ctx, Fn::vfio_iommu_type1_ioctl);
         KCall du(ctx, Fn::vfio_dma_do_unmap);
         // vfio_remove_dma -> vfio_unmap_unpin per mapping removed; their loops are charged below,
@@ -132,6 +136,8 @@ void VfioDriver::step(ExecCtx& ctx, std::uint64_t i) {
     {
         // The ioctl goes on in this item: its frames are open again (not new calls).
         KResume sys(ctx, Fn::entry_SYSCALL_64);
+        KFrame ds(ctx, Fn::do_syscall_64, false);
+        KFrame ix(ctx, Fn::__x64_sys_ioctl, false);
         KResume io(ctx, Fn::vfio_iommu_type1_ioctl);
         if (op.unmap) {
             KResume du(ctx, Fn::vfio_dma_do_unmap);

@@ -108,15 +108,26 @@ bool Mt76Driver::tx(ExecCtx& ctx, TxSkb& skb) {
 // ------------------------------------------------------------------ IRQ and NAPI
 
 void Mt76Driver::irq(ExecCtx& ctx, std::uint64_t) {
+    KFrame ae(ctx, Fn::asm_common_interrupt);
     KCall ci(ctx, Fn::common_interrupt);
     ++irqs;
     {
         // mt7921_irq_handler: mask everything, defer to the irq tasklet.
+        KFrame gi(ctx, Fn::__common_interrupt);
+        KFrame he(ctx, Fn::handle_edge_irq);
+        KFrame hi(ctx, Fn::handle_irq_event);
+        KFrame hp(ctx, Fn::__handle_irq_event_percpu);
         KCall h(ctx, Fn::mt7921_irq_handler);
         ctx.mmio_write(p_.bar_base + kMt7921IntEna, 0);
     }
+    // irq_exit_rcu runs the softirqs the handler raised, on the same core: the tasklet, then
+    // (without threaded NAPI) NET_RX_SOFTIRQ.
+    KFrame ie(ctx, Fn::irq_exit_rcu);
+    KFrame ds(ctx, Fn::__do_softirq);
     {
         // mt7921_irq_tasklet (softirq on the same core): ack STA, napi_schedule.
+        KFrame ta(ctx, Fn::tasklet_action);
+        KFrame tc(ctx, Fn::tasklet_action_common);
         KCall t(ctx, Fn::mt7921_irq_tasklet);
         ctx.mmio_write(p_.bar_base + kMt7921IntSta, ~0u);
     }
@@ -130,7 +141,8 @@ void Mt76Driver::schedule_poll(ExecCtx& ctx) {
         // Threaded NAPI: the napi/phy0 kthread runs the poll as thread work on the IRQ's core.
         cpu_.post<&Mt76Driver::napi_poll>(p_.irq_core, ctx.now(), Cpu::Prio::Thread, this);
     } else {
-        // NET_RX_SOFTIRQ raised by napi_schedule runs at irq_exit, right after the handler.
+        // NET_RX_SOFTIRQ raised by napi_schedule runs at irq_exit, right after the handler
+        // (inside irq()'s __do_softirq).
         KCall nr(ctx, Fn::net_rx_action);
         poll(ctx);
     }
@@ -138,9 +150,16 @@ void Mt76Driver::schedule_poll(ExecCtx& ctx) {
 
 void Mt76Driver::napi_poll(ExecCtx& ctx, std::uint64_t) {
     if (!p_.threaded_napi) {
+        // The softirq re-raised by a poll that used its budget (net_rx_action's next round; run
+        // at the next irq_exit or by ksoftirqd: those outer frames are left out).
+        KFrame ds(ctx, Fn::__do_softirq);
         KCall nr(ctx, Fn::net_rx_action);
         poll(ctx);
     } else {
+        // The napi/phy0 kthread: ret_from_fork -> kthread -> napi_threaded_poll.
+        KFrame rf(ctx, Fn::ret_from_fork);
+        KFrame kt(ctx, Fn::kthread);
+        KFrame tp(ctx, Fn::napi_threaded_poll);
         poll(ctx);
     }
 }
@@ -159,6 +178,9 @@ void Mt76Driver::poll(ExecCtx& ctx) {
     unsigned done = 0;
     bool freed_any = false;
     {
+        // The RX NAPI's poll: mt7921_poll_rx -> mt76_dma_rx_poll (the model polls TX cleanup
+        // above in the same NAPI run).
+        KFrame pr(ctx, Fn::mt7921_poll_rx);
         KCall rp(ctx, Fn::mt76_dma_rx_poll, 0);
         while (done < p_.napi_budget) {
             const auto slot = rx_ring_.reap();

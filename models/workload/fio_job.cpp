@@ -62,8 +62,17 @@ void FioWorkload::submit_io(ExecCtx& ctx, Job& j, Slot& s) {
     s.failed = false;
     ++j.issued;
     ++inflight_;
+    // io_submit of one iocb, O_DIRECT on ext4: io_submit_one -> aio_read -> ext4_file_read_iter
+    // (ext4_dio_read_iter inlined) -> iomap_dio_rw -> __iomap_dio_rw, which plugs, submits the
+    // bios and flushes the plug (NvmeDriver::submit).
     KCall sys(ctx, Fn::entry_SYSCALL_64);
+    KFrame ds(ctx, Fn::do_syscall_64);
     KCall sub(ctx, Fn::__x64_sys_io_submit);
+    KFrame one(ctx, Fn::io_submit_one);
+    KFrame aio(ctx, p_.write ? Fn::aio_write : Fn::aio_read);
+    KFrame fs(ctx, p_.write ? Fn::ext4_file_write_iter : Fn::ext4_file_read_iter);
+    KFrame dio(ctx, Fn::iomap_dio_rw);
+    KFrame dio2(ctx, Fn::__iomap_dio_rw);
     // The block layer splits at the driver's max_hw_sectors and blk_rq_map_sg merges
     // physically contiguous pages into one segment.
     const std::uint32_t max_rq = drv_.max_request_bytes();
@@ -110,6 +119,7 @@ void FioWorkload::reap(ExecCtx& ctx, std::uint64_t job) {
     Job& j = *jobs_[job];
     {
         KCall sys(ctx, Fn::entry_SYSCALL_64);
+        KFrame ds(ctx, Fn::do_syscall_64);
         KCall ev(ctx, Fn::__x64_sys_io_getevents);
     }
     j.reaped.swap(j.done); // io_getevents returns every completion so far

@@ -293,7 +293,7 @@ TEST_F(CpuTest, StackRecorderCountsTheKernelStacksIntoTheProbe) {
     EXPECT_EQ(rec.to_bpftrace(), "@[\n"
                                  "    iommu_iova_to_phys+0\n"
                                  "    iommu_dma_unmap_page+0\n"
-                                 "    entry_SYSCALL_64+0\n"
+                                 "    entry_SYSCALL_64_after_hwframe+0\n"
                                  "]: 1\n"
                                  "@[\n"
                                  "    iommu_iova_to_phys+0\n"
@@ -319,4 +319,106 @@ TEST_F(CpuTest, ResumedFramesAreOnTheStackButCountNoCall) {
     EXPECT_EQ(acct().calls[idx(Fn::iommu_iova_to_phys)], 1u);
     EXPECT_EQ(rec.to_bpftrace(),
               "@[\n    iommu_iova_to_phys+0\n    vfio_iommu_type1_ioctl+0\n]: 1\n");
+}
+
+// An IRQ that arrives while a thread item runs is run after it (non-preemptive cores), but its
+// stacks show the thread's frames open at its arrival below its own, as a real interrupt's would:
+// here the thread is inside blk_mq_flush_plug_list (charged kQueueRq of nvme_queue_rq before and
+// kOuter of blk_mq_submit_bio inside) when the IRQ arrives; an IRQ on an idle core shows none.
+TEST_F(CpuTest, AnIrqShowsTheFramesOfTheThreadItInterruptedAtItsArrival) {
+    build();
+    StackRecorder rec(Fn::iommu_iova_to_phys);
+    cpu->set_stack_recorder(&rec);
+    // Thread on core 0 from 0: [0, 1 us) in nvme_queue_rq, then blk_mq_flush_plug_list is the
+    // innermost frame over [1 us, 1 us + 50 ns) (the cost of blk_mq_submit_bio charged to it).
+    work->post(0, 0, [&](ExecCtx& ctx) {
+        KCall sys(ctx, Fn::entry_SYSCALL_64);
+        KCall ds(ctx, Fn::do_syscall_64);
+        { KCall q(ctx, Fn::nvme_queue_rq); }
+        KCall fl(ctx, Fn::blk_mq_flush_plug_list);
+        ctx.work(Fn::blk_mq_submit_bio);
+    });
+    auto irq = [&](ExecCtx& ctx) {
+        KCall a(ctx, Fn::asm_common_interrupt);
+        KCall n(ctx, Fn::nvme_irq);
+        KCall p(ctx, Fn::iommu_iova_to_phys);
+    };
+    work->post(0, 1 * kUs + 20 * kNs, irq, Cpu::Prio::Irq); // inside the flush
+    work->post(0, 500 * kNs, irq, Cpu::Prio::Irq);          // inside nvme_queue_rq
+    work->post(1, 0, irq, Cpu::Prio::Irq);                  // core 1 idle
+    work->post(0, 5 * kUs, irq, Cpu::Prio::Irq);            // core 0 idle again
+    run([] {});
+    EXPECT_EQ(rec.to_bpftrace(), "@[\n"
+                                 "    iommu_iova_to_phys+0\n"
+                                 "    nvme_irq+0\n"
+                                 "    asm_common_interrupt+0\n"
+                                 "    nvme_queue_rq+0\n"
+                                 "    do_syscall_64+0\n"
+                                 "    entry_SYSCALL_64_after_hwframe+0\n"
+                                 "]: 1\n"
+                                 "@[\n"
+                                 "    iommu_iova_to_phys+0\n"
+                                 "    nvme_irq+0\n"
+                                 "    asm_common_interrupt+0\n"
+                                 "    blk_mq_flush_plug_list+0\n"
+                                 "    do_syscall_64+0\n"
+                                 "    entry_SYSCALL_64_after_hwframe+0\n"
+                                 "]: 1\n"
+                                 "@[\n"
+                                 "    iommu_iova_to_phys+0\n"
+                                 "    nvme_irq+0\n"
+                                 "    asm_common_interrupt+0\n"
+                                 "]: 2\n");
+}
+
+// Without a recorder nothing of this is kept: the same items leave no log behind.
+TEST_F(CpuTest, WithoutARecorderAnIrqAfterAThreadItemShowsNothingAndCostsNothing) {
+    build();
+    Time irq_start = 0;
+    work->post(0, 0, [&](ExecCtx& ctx) { KCall q(ctx, Fn::nvme_queue_rq); });
+    work->post(
+        0, 500 * kNs,
+        [&](ExecCtx& ctx) {
+            irq_start = ctx.now();
+            KCall n(ctx, Fn::nvme_irq);
+        },
+        Cpu::Prio::Irq);
+    run([] {});
+    EXPECT_EQ(irq_start, kQueueRq); // run after the thread item, as before
+    EXPECT_EQ(acct().calls[idx(Fn::nvme_irq)], 1u);
+}
+
+// --stacks-probe all: one count per leaf call (a function that returned without calling
+// another), with the stack at its entry; user-space leaves and inlined frames left out.
+TEST_F(CpuTest, AllLeavesCountsEveryCallThatCalledNothing) {
+    build();
+    StackRecorder rec(StackRecorder::kAllLeaves);
+    ASSERT_TRUE(rec.all_leaves());
+    cpu->set_stack_recorder(&rec);
+    work->post(0, 0, [&](ExecCtx& ctx) {
+        { KCall f(ctx, Fn::fio); } // a user-space leaf: not counted
+        KCall sys(ctx, Fn::entry_SYSCALL_64);
+        KCall io(ctx, Fn::vfio_iommu_type1_ioctl);
+        KCall du(ctx, Fn::vfio_dma_do_unmap); // inlined: not a frame of its own
+        for (int i = 0; i < 3; ++i) {
+            KCall rd(ctx, Fn::vfio_remove_dma);
+            KCall p(ctx, Fn::iommu_iova_to_phys); // leaf
+        }
+        { KCall s(ctx, Fn::vfio_lock_acct); } // leaf
+    });
+    run([] {});
+    EXPECT_EQ(rec.total(), 4u);
+    EXPECT_EQ(rec.to_bpftrace(), "@[\n"
+                                 "    vfio_lock_acct+0\n"
+                                 "    vfio_iommu_type1_ioctl+0\n"
+                                 "    entry_SYSCALL_64_after_hwframe+0\n"
+                                 "]: 1\n"
+                                 "@[\n"
+                                 "    iommu_iova_to_phys+0\n"
+                                 "    vfio_remove_dma+0\n"
+                                 "    vfio_iommu_type1_ioctl+0\n"
+                                 "    entry_SYSCALL_64_after_hwframe+0\n"
+                                 "]: 3\n");
+    EXPECT_TRUE(fn_inlined(Fn::vfio_dma_do_unmap));
+    EXPECT_FALSE(fn_inlined(Fn::vfio_remove_dma));
 }

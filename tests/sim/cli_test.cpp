@@ -293,7 +293,7 @@ const std::vector<BadInput>& cases() {
          kGood,
          {"bad.yaml", "-q", "--stacks", "-", "--stacks-probe", "iova_to_phys"},
          "sim: error: --stacks-probe iova_to_phys: not a modelled kernel function (stats.json's "
-         "cpu.calls_by_function lists them)\n",
+         "cpu.calls_by_function lists them; or all, for every leaf call)\n",
          true},
         {"StacksProbeInUserSpace",
          kGood,
