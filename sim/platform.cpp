@@ -190,7 +190,13 @@ Platform::Platform(const cfg::Config& c) {
     ip.inv_all_latency = c.time("platform.iommu.cmd.inv_all_latency");
     ip.completion_wait_latency = c.time("platform.iommu.cmd.completion_wait_latency");
     ip.doorbell_latency = c.time("platform.iommu.cmd.doorbell_latency");
+    ip.fault_log_size = static_cast<unsigned>(c.integer("platform.iommu.fault_log_size"));
     iommu_ = std::make_unique<Iommu>("iommu", ip);
+    // Safety: the live streaming mappings of pages, for stray writes into reused memory.
+    if (mp.backing_store) {
+        page_owners_ = std::make_unique<PageOwners>();
+        mem_->set_page_owners(page_owners_.get());
+    }
 
     CpuParams cp;
     cp.cores = static_cast<unsigned>(c.integer("platform.cpu.cores"));
@@ -232,7 +238,28 @@ Platform::Platform(const cfg::Config& c) {
     // path as the CQE before it (it may not pass it), so the rest of the path adds its latency.
     np.msi_latency = c.time("platform.nvme.msi_latency") + path_extra_latency("nvme0");
     np.generate_data = mp.backing_store;
+    {
+        // Fault injection (safety.inject.nvme0.*)
+        const std::string k = "safety.inject.nvme0.";
+        np.inject.kind = dma_inject_kind_from(c.str(k + "kind"));
+        np.inject.every = static_cast<std::uint64_t>(c.integer(k + "every"));
+        np.inject.count = static_cast<std::uint64_t>(c.integer(k + "count"));
+        np.inject.start = c.time(k + "start");
+        np.inject.delay = c.time(k + "delay");
+        np.inject.range = mp.size;
+        np.inject.seed = seed ^ fnv1a("safety.inject.nvme0");
+        if (np.inject.kind != DmaInjectParams::Kind::UseAfterUnmap &&
+            set_to_non_default(c, k + "delay"))
+            c.fail(k + "delay",
+                   "applies to safety.inject.nvme0.kind use_after_unmap only (kind is " +
+                       c.str(k + "kind") + ")");
+        if (np.inject.kind == DmaInjectParams::Kind::None)
+            for (const char* other : {"every", "count", "start"})
+                if (set_to_non_default(c, k + other))
+                    c.fail(k + other, "has no effect while safety.inject.nvme0.kind is none");
+    }
     nvme_ = std::make_unique<NvmeCtrl>("nvme0", np);
+    device_names_[np.requester_id] = "nvme0";
     const std::uint64_t nvme_bar = attach_pcie(nvme_link_, "nvme0", lp);
 
     // ---------------------------------------------------------------- Wi-Fi NIC (issue 3)
@@ -276,6 +303,7 @@ Platform::Platform(const cfg::Config& c) {
         wp.rx_fifo = static_cast<std::uint32_t>(c.integer("platform.wifi.rx_fifo"));
         wp.ap_queue = static_cast<std::uint32_t>(c.integer("platform.wifi.ap_queue"));
         wifi_ = std::make_unique<Mt7921>("wifi0", wp);
+        device_names_[wp.requester_id] = "wifi0";
         PcieLinkParams wl;
         wl.max_payload = static_cast<unsigned>(c.bytes("platform.wifi.link.max_payload"));
         wl.max_read_request = static_cast<unsigned>(c.bytes("platform.wifi.link.max_read_request"));
@@ -323,6 +351,7 @@ Platform::Platform(const cfg::Config& c) {
     dp.fq_size = static_cast<unsigned>(c.integer("kernel.flush_queue.size"));
     dp.fq_timeout = c.time("kernel.flush_queue.timeout");
     dma_ = std::make_unique<DmaApi>(dp, *cpu_, *drv_, iommu_.get(), *pages_);
+    dma_->set_page_owners(page_owners_.get());
     const auto depth = static_cast<std::uint32_t>(c.integer("platform.nvme.queue_depth"));
     if (vfio_used) {
         // nvme0 is bound to vfio-pci, not to the kernel NVMe driver.
@@ -464,7 +493,7 @@ std::uint64_t Platform::ios_inflight() const {
     std::uint64_t n = 0;
     for (const auto& w : workloads_)
         n += w->inflight();
-    return n;
+    return n + nvme_->strays_pending(); // fault injection: a stray DMA still to come
 }
 bool Platform::workloads_finished() const {
     return std::all_of(workloads_.begin(), workloads_.end(),

@@ -140,6 +140,18 @@ RunResult run_simulation(Platform& p, const cfg::Config& c, const RunOptions& o)
     e["completion_waits"] = p.iommu().cmd_completion_waits;
     e["flushes"] = p.dma().fq_flushes;
     e["flushes_timer"] = p.dma().fq_flushes_timer;
+    e["flushes_full"] = p.dma().fq_flushes_full;
+    // Safety totals with the drain (stray DMAs after the last I/O, the last lazy flush).
+    auto& sf = e["safety"];
+    sf["unmap_windows"] = p.dma().lazy_window_ns.count(); // one per translated unmap
+    sf["unmap_window_max_ns"] = p.dma().lazy_window_ns.max();
+    sf["nvme0_stray_dmas"] = p.nvme().stray_issued;
+    sf["stray_blocked"] = p.iommu().stray_blocked;
+    sf["stray_reached_memory"] = p.memory().stray_reached;
+    sf["stray_via_stale_iotlb"] = p.iommu().stray_via_stale;
+    sf["stray_via_mapping"] = p.iommu().stray_via_mapping;
+    sf["stray_corrupted_reused_memory"] = p.memory().stray_corrupted_reused;
+    sf["stale_iotlb_hits"] = p.iommu().stale_iotlb_hits;
     if (const Mt7921* w = p.wifi()) {
         e["wifi0_tx_packets"] = w->tx_packets;
         e["wifi0_tx_free_events"] = w->tx_free_events;

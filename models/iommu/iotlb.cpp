@@ -53,6 +53,35 @@ unsigned Iotlb::invalidate_range(std::uint16_t domain, std::uint64_t iova, std::
     return n;
 }
 
+unsigned Iotlb::mark_stale(std::uint16_t domain, std::uint64_t iova, std::uint64_t size) {
+    if (size == 0) return 0;
+    const std::uint64_t last = (size - 1 > ~0ull - iova) ? ~0ull : iova + size - 1;
+    unsigned n = 0;
+    if (last - iova < kProbeLimit * 4096) {
+        for (std::uint64_t p = iova >> 12; p <= last >> 12; ++p)
+            if (Translation* t = cache_.peek_mut(domain, tag(p << 12, 12))) {
+                t->stale = true;
+                ++n;
+            }
+        for (std::uint64_t p = iova >> 21; p <= last >> 21; ++p)
+            if (Translation* t = cache_.peek_mut(domain, tag(p << 21, 21))) {
+                t->stale = true;
+                ++n;
+            }
+        return n;
+    }
+    cache_.for_each_valid([&](std::uint16_t d, std::uint64_t tg, Translation& t) {
+        if (d != domain) return;
+        const std::uint64_t base = (tg & ~kLargeTag) << t.page_shift;
+        const std::uint64_t page_last = base + ((1ull << t.page_shift) - 1);
+        if (base <= last && page_last >= iova) {
+            t.stale = true;
+            ++n;
+        }
+    });
+    return n;
+}
+
 unsigned Iotlb::invalidate_domain(std::uint16_t domain) {
     const unsigned n = cache_.invalidate_domain(domain);
     invalidated += n;

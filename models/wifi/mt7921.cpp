@@ -26,6 +26,7 @@ Mt7921::Mt7921(const sc_core::sc_module_name& name, const Mt7921Params& p)
 void Mt7921::attach(const Mt7921Rings& r) {
     assert(r.tx && r.rx && r.rx_info && r.rx_info->size() >= r.rx->ndesc());
     rings_ = r;
+    tx_failed_.assign(r.tx->ndesc(), false);
 }
 
 std::uint32_t Mt7921::add_rx_flow(std::uint32_t ip_bytes, double bits_per_s, Time start) {
@@ -115,7 +116,8 @@ Time Mt7921::dma(bool write, std::uint64_t addr, std::uint32_t len, Time at) {
     tx_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
     sc_core::sc_time d = to_sc(at > now ? at - now : 0);
     out_dma->b_transport(tx_, d);
-    if (tx_.get_response_status() != tlm::TLM_OK_RESPONSE) ++dma_errors;
+    dma_ok_ = tx_.get_response_status() == tlm::TLM_OK_RESPONSE;
+    if (!dma_ok_) ++dma_errors;
     return now + d.value();
 }
 
@@ -154,7 +156,9 @@ void Mt7921::tx_fetch(std::uint64_t) {
         tx_issue_free_ = desc_done;
         const Time start = desc_done + p_.fw_latency;
         const Time txwi_done = dma(false, d.buf0, d.len0, start);
+        bool ok = dma_ok_;
         const Time data_done = dma(false, d.buf1, d.len1, start);
+        tx_failed_[*slot] = !(ok && dma_ok_);
         events_.schedule<&Mt7921::tx_ready>(std::max(txwi_done, data_done), this, *slot);
     }
 }
@@ -163,10 +167,19 @@ void Mt7921::tx_ready(std::uint64_t slot) {
     DmaRing& r = *rings_.tx;
     const DmaDesc& d = r.desc(static_cast<std::uint32_t>(slot));
     const std::uint32_t ip = d.len1 > kEthHeaderBytes ? d.len1 - kEthHeaderBytes : d.len1;
-    sta_queue_.push_back({ip, d.token, sim_now()});
+    const bool failed = tx_failed_[slot];
+    if (failed) {
+        // A fetch fault: the frame is dropped, its token reported freed like a sent one.
+        ++tx_dma_dropped;
+        std::vector<std::uint16_t> ids{static_cast<std::uint16_t>(d.token)};
+        tx_free_staging_.push_back(std::move(ids));
+        events_.schedule<&Mt7921::emit_tx_free>(sim_now() + p_.tx_free_latency, this, 0);
+    } else {
+        sta_queue_.push_back({ip, d.token, sim_now()});
+    }
     r.complete(); // DMA_DONE: the driver may reclaim the descriptor (not the buffer)
     dma(true, r.desc_addr(static_cast<std::uint32_t>(slot)), kMt76DescBytes, sim_now());
-    air_kick();
+    if (!failed) air_kick();
 }
 
 // ------------------------------------------------------------------ air

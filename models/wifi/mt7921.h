@@ -113,6 +113,9 @@ public:
     std::uint64_t rx_packets = 0, rx_bytes = 0, rx_ampdus = 0, rx_subframes = 0;
     std::uint64_t rx_dropped = 0, ap_dropped = 0, tx_free_events = 0, desc_fetches = 0;
     std::uint64_t msis = 0, dma_errors = 0, stale_doorbells = 0;
+    // TX packets whose TXWI or data fetch got an error response (an IOMMU fault): not sent; their
+    // token is still reported in a TX-free event, so that the driver frees the buffer.
+    std::uint64_t tx_dma_dropped = 0;
     // Airtime of the accesses begun (each counted whole when it begins); with air_busy_until()
     // the stats clip the access that straddles the start or the end of the window.
     Time air_busy_ps = 0;
@@ -172,6 +175,8 @@ private:
     tlm::tlm_generic_payload tx_;
     DmaExt* ext_; // owned by tx_
     std::vector<unsigned char> buf_;
+    bool dma_ok_ = true;          // the last dma()'s response
+    std::vector<bool> tx_failed_; // by TX slot: its fetch got an error response
     std::uint32_t msi_buf_ = 0;
     tlm::tlm_generic_payload msi_tx_;
 };
