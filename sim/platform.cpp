@@ -192,6 +192,7 @@ Platform::Platform(const cfg::Config& c) {
     ip.doorbell_latency = c.time("platform.iommu.cmd.doorbell_latency");
     ip.fault_log_size = static_cast<unsigned>(c.integer("platform.iommu.fault_log_size"));
     iommu_ = std::make_unique<Iommu>("iommu", ip);
+    mem_->set_count_strays(ip.mode == IommuMode::Off); // else the IOMMU counts them
     // Safety: the live streaming mappings of pages, for stray writes into reused memory.
     if (mp.backing_store) {
         page_owners_ = std::make_unique<PageOwners>();

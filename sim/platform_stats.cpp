@@ -288,18 +288,22 @@ void Platform::register_safety_stats() {
             auto it = mmu->faults_by_requester.find(rid);
             return it == mmu->faults_by_requester.end() ? 0.0 : static_cast<double>(it->second);
         });
-    s.on_reset([mmu] {
+    s.on_reset([mmu, mem] {
         mmu->faults_by_requester.clear();
-        mmu->stray_seen = 0; // read through safety.stray.issued (a value, not a counter)
+        // read through values (safety.stray.issued, reached_memory), not counters
+        mmu->stray_seen = mmu->stray_reached = mem->stray_reached = 0;
     });
-    // With the IOMMU off nothing upstream of memory sees a DMA's intent: memory's count is the
-    // number issued (the stray addresses are inside memory).
+    // With the IOMMU off nothing upstream of memory sees a DMA's intent: memory counts them, and
+    // its count is the number issued (the stray addresses are inside memory). Otherwise the
+    // IOMMU counts what it forwarded and memory answered.
     const bool off = mmu->mode() == IommuMode::Off;
     s.value("safety.stray.issued", [mmu, mem, off] {
         return static_cast<double>(off ? mem->stray_reached : mmu->stray_seen);
     });
     s.counter("safety.stray.blocked", &mmu->stray_blocked);
-    s.counter("safety.stray.reached_memory", &mem->stray_reached);
+    s.value("safety.stray.reached_memory", [mmu, mem, off] {
+        return static_cast<double>(off ? mem->stray_reached : mmu->stray_reached);
+    });
     s.counter("safety.stray.via_stale_iotlb", &mmu->stray_via_stale);
     s.counter("safety.stray.via_mapping", &mmu->stray_via_mapping);
     s.counter("safety.stray.corrupted_reused_memory", &mem->stray_corrupted_reused);

@@ -147,7 +147,8 @@ RunResult run_simulation(Platform& p, const cfg::Config& c, const RunOptions& o)
     sf["unmap_window_max_ns"] = p.dma().lazy_window_ns.max();
     sf["nvme0_stray_dmas"] = p.nvme().stray_issued;
     sf["stray_blocked"] = p.iommu().stray_blocked;
-    sf["stray_reached_memory"] = p.memory().stray_reached;
+    sf["stray_reached_memory"] =
+        p.iommu().mode() == IommuMode::Off ? p.memory().stray_reached : p.iommu().stray_reached;
     sf["stray_via_stale_iotlb"] = p.iommu().stray_via_stale;
     sf["stray_via_mapping"] = p.iommu().stray_via_mapping;
     sf["stray_corrupted_reused_memory"] = p.memory().stray_corrupted_reused;

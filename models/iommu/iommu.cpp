@@ -139,6 +139,7 @@ void Iommu::dma(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     if (p_.mode == IommuMode::Passthrough && !(devices_[rid].valid && devices_[rid].unmanaged)) {
         ++passthrough;
         out_mem->b_transport(tx, delay);
+        if (stray) stray_reached += tx.is_response_ok();
         return;
     }
     const std::uint64_t iova = tx.get_address();
@@ -191,6 +192,7 @@ void Iommu::dma(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     tx.set_address(phys_base | (iova & mask));
     delay = to_sc(t - now);
     out_mem->b_transport(tx, delay);
+    if (stray) stray_reached += tx.is_response_ok();
     tx.set_address(iova);
 }
 

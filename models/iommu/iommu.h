@@ -111,6 +111,7 @@ public:
     std::map<std::uint16_t, std::uint64_t> faults_by_requester;
     std::uint64_t stale_iotlb_hits = 0;
     std::uint64_t stray_seen = 0, stray_blocked = 0, stray_via_stale = 0, stray_via_mapping = 0;
+    std::uint64_t stray_reached = 0; // forwarded to memory and answered OK
 
 private:
     struct DeviceEntry {

@@ -22,6 +22,7 @@ void Iotlb::insert(std::uint16_t domain, std::uint64_t iova, const Translation& 
     assert(t.page_shift == 12 || t.page_shift == 21);
     assert((t.phys_base & ((1ull << t.page_shift) - 1)) == 0);
     const std::uint64_t before = cache_.evictions();
+    had_large_ |= t.page_shift != 12;
     cache_.insert(domain, tag(iova, t.page_shift), t);
     evictions += cache_.evictions() - before;
 }
@@ -63,7 +64,7 @@ unsigned Iotlb::mark_stale(std::uint16_t domain, std::uint64_t iova, std::uint64
                 t->stale = true;
                 ++n;
             }
-        for (std::uint64_t p = iova >> 21; p <= last >> 21; ++p)
+        for (std::uint64_t p = iova >> 21; had_large_ && p <= last >> 21; ++p)
             if (Translation* t = cache_.peek_mut(domain, tag(p << 21, 21))) {
                 t->stale = true;
                 ++n;

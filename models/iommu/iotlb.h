@@ -55,6 +55,7 @@ private:
     // Ranges up to this many 4 KiB pages are invalidated by probing their sets, not by a scan.
     static constexpr std::uint64_t kProbeLimit = 16;
     SetAssocCache<Translation> cache_;
+    bool had_large_ = false; // a 2 MiB entry was cached once (mark_stale probes its tags)
 };
 
 } // namespace iosim

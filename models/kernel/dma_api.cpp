@@ -123,7 +123,9 @@ void DmaApi::iommu_unmap_range(ExecCtx& ctx, DmaDomain& d, std::uint64_t iova, s
         KCall p(ctx, Fn::iommu_v1_unmap_pages, r.ptes_cleared);
         ptes_unmapped += r.ptes_cleared;
     }
-    // Safety bookkeeping (no time): IOTLB entries of the range are stale from here on.
+    // Safety bookkeeping (no time): the range's IOTLB entries are stale from here on, until the
+    // invalidation (strict: just below, lazy: the flush). Marked in strict too, so that a test
+    // can see that strict leaves none behind.
     if (iommu_) iommu_->ptes_cleared(d.id, iova, size);
     const Time unmapped_at = ctx.now();
     const std::uint64_t pfn = iova / kPage, pages = size / kPage;

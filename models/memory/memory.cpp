@@ -36,11 +36,13 @@ void Memory::b_transport(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& de
         read_bytes += len;
         if (p_.backing_store && data) store_.read(addr, data, len);
     }
-    if (auto* ext = tx.get_extension<DmaExt>(); ext && ext->intent == DmaExt::Intent::Stray) {
-        ++stray_reached;
-        if (tx.is_write()) {
-            ++stray_writes_reached;
-            if (owners_ && owners_->owned(addr, len)) ++stray_corrupted_reused;
+    if (check_strays_) {
+        if (auto* ext = tx.get_extension<DmaExt>(); ext && ext->intent == DmaExt::Intent::Stray) {
+            ++stray_reached;
+            if (tx.is_write()) {
+                ++stray_writes_reached;
+                if (owners_ && owners_->owned(addr, len)) ++stray_corrupted_reused;
+            }
         }
     }
     tx.set_response_status(tlm::TLM_OK_RESPONSE);

@@ -219,7 +219,10 @@ void NvmeCtrl::stray_dma(const Stray& st, Time at) {
     const Time now = sim_now();
     stray_tx_.set_command(st.write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
     stray_tx_.set_address(st.addr);
-    stray_tx_.set_data_ptr(reinterpret_cast<unsigned char*>(stray_buf_.data()));
+    // A stray read lands in the data buffer (its contents do not matter), so that the pattern
+    // stray writes leave behind stays recognisable.
+    stray_tx_.set_data_ptr(
+        reinterpret_cast<unsigned char*>(st.write ? stray_buf_.data() : data_buf_.data()));
     stray_tx_.set_data_length(st.len);
     stray_tx_.set_streaming_width(st.len);
     stray_tx_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);

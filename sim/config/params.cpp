@@ -152,10 +152,6 @@ std::vector<Param> build() {
          "off: no IOMMU; passthrough: identity mapping; strict/lazy: synchronous/deferred "
          "invalidation.",
          "x86 Kconfig default IOMMU_DEFAULT_DMA_LAZY (kernel-dma-paths.md §1.0)"},
-        {"platform.iommu.fault_log_size", T::Int, "64", "0", "1048576", {},
-         "IOMMU fault records kept (the first ones, written to DIR/faults.json); later faults are "
-         "only counted (safety.faults.dropped).",
-         "assumption; AMD's event log holds 512 entries (EVT_BUFFER_SIZE 8192 / 16 B)"},
         {"platform.iommu.iotlb.entries", T::Int, "256", "1", "1048576", {},
          "IOTLB entries in total.",
          "not published; estimated reach of a few hundred KiB of 4 KiB pages "
@@ -188,6 +184,10 @@ std::vector<Param> build() {
          "kernel-dma-paths.md §4.3)"},
         {"platform.iommu.cmd.doorbell_latency", T::Time, "150ns", "0ps", "10us", {},
          "MMIO write of the command-queue tail.", "kernel-dma-paths.md §4.3: 0.1-0.3 us"},
+        {"platform.iommu.fault_log_size", T::Int, "64", "0", "1048576", {},
+         "IOMMU fault records kept (the first ones, written to DIR/faults.json); later faults are "
+         "only counted (safety.faults.dropped).",
+         "assumption; AMD's event log holds 512 entries (EVT_BUFFER_SIZE 8192 / 16 B)"},
 
         {"platform.nvme.link.gen", T::Int, "4", "1", "6", {},
          "PCIe generation of the SSD's link (without a platform.pcie topology; with one, its link's gen).", "PCIe 4.0 x4, a typical current NVMe SSD"},

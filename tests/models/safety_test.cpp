@@ -72,6 +72,7 @@ protected:
         mp.size = 8ull << 30;
         mp.backing_store = true;
         mem = std::make_unique<Memory>("memory", mp);
+        mem->set_count_strays(true); // memory's own count, checked against the IOMMU's
         pages = std::make_unique<PageAllocator>(1ull << 30, mp.size - (1ull << 30), 1);
         drv = std::make_unique<IommuDriver>(kPoll);
         DmaApiParams dp;
@@ -259,6 +260,9 @@ TEST_P(AllModes, UseAfterUnmapIsBlockedInStrictStaleInLazyAndReachesMemoryWithou
         break;
     }
     EXPECT_EQ(iommu->stray_seen, mode == IommuMode::Off ? 0u : 2u);
+    if (mode != IommuMode::Off) {
+        EXPECT_EQ(iommu->stray_reached, mem->stray_reached);
+    }
 }
 
 TEST_F(SafetyTest, AnEntryEvictedBeforeTheFlushWalksAndFaultsInLazy) {
