@@ -302,6 +302,13 @@ void write_comparison_csv(const std::string& path, const std::vector<Variant>& v
                                     "iommu.invalidation.wait_ns",
                                     "kernel.flush_queue.flushes",
                                     "iommu.faults",
+                                    "safety.stray.issued",
+                                    "safety.stray.blocked",
+                                    "safety.stray.reached_memory",
+                                    "safety.stale_iotlb_hits",
+                                    "safety.lazy_window_ns.p50",
+                                    "safety.lazy_window_ns.p99",
+                                    "safety.lazy_window_ns.max",
                                     "sim.simulated_ns"};
     f << "variant";
     for (const auto& k : keys)

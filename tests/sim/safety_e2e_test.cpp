@@ -5,6 +5,8 @@
 // store on, the fault log file and the summary.
 #include "tests/sim/sim_process.h"
 
+#include <iterator>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -215,6 +217,39 @@ TEST(Safety, SummaryHasTheSafetyBlock) {
         else
             EXPECT_NE(r.out.find("unprotected"), std::string::npos) << r.out;
     }
+}
+
+// The headline's compare section with injection: the per-mode table carries the safety rows
+// (unprotected modes say so), comparison.csv their columns.
+TEST(Safety, CompareTableAndCsvHaveTheSafetyFigures) {
+    TempDir tmp;
+    const std::string dir = tmp.fresh("cmp");
+    const SimRun r = run_sim({source_path("configs/nvme_iommu.yaml"), "--duration", "2ms", "--set",
+                              "safety.inject.nvme0.kind=use_after_unmap", "-o", dir});
+    ASSERT_EQ(r.status, 0) << describe(r);
+    for (const char* row :
+         {"stale IOTLB hits", "stray DMAs issued", "stray DMAs blocked",
+          "stray DMAs reached memory", "unmap window p50 us", "unmap window max us"})
+        EXPECT_NE(r.out.find(row), std::string::npos) << row << "\n" << r.out;
+    // Columns off, passthrough, strict, lazy: no window without translation, numbers with it.
+    std::string line = r.out.substr(r.out.find("unmap window p50 us") + 19);
+    std::istringstream cells(line.substr(0, line.find('\n')));
+    std::vector<std::string> c{std::istream_iterator<std::string>(cells), {}};
+    ASSERT_EQ(c.size(), 4u) << line;
+    EXPECT_EQ(c[0], "unprot.");
+    EXPECT_EQ(c[1], "unprot.");
+    EXPECT_GT(std::stod(c[2]), 0.9); // strict: at least the invalidation and the wait (us)
+    EXPECT_GT(std::stod(c[3]), std::stod(c[2]));
+    const std::string csv = read_text(fs::path(dir) / "comparison.csv");
+    const std::string head = csv.substr(0, csv.find('\n'));
+    for (const char* col : {"safety.stray.issued", "safety.stray.reached_memory",
+                            "safety.stale_iotlb_hits", "safety.lazy_window_ns.p99"})
+        EXPECT_NE(head.find(col), std::string::npos) << col;
+    // The lazy variant's own stats: stale hits happened, and every stray ended somewhere.
+    const json lazy = read_json(fs::path(dir) / "lazy" / "stats.json");
+    EXPECT_GT(num(lazy, "safety.stale_iotlb_hits"), 0);
+    EXPECT_EQ(num(lazy, "safety.stray.issued"),
+              num(lazy, "safety.stray.blocked") + num(lazy, "safety.stray.reached_memory"));
 }
 
 } // namespace
