@@ -239,26 +239,27 @@ Platform::Platform(const cfg::Config& c) {
     // path as the CQE before it (it may not pass it), so the rest of the path adds its latency.
     np.msi_latency = c.time("platform.nvme.msi_latency") + path_extra_latency("nvme0");
     np.generate_data = mp.backing_store;
-    {
-        // Fault injection (safety.inject.nvme0.*)
-        const std::string k = "safety.inject.nvme0.";
-        np.inject.kind = dma_inject_kind_from(c.str(k + "kind"));
-        np.inject.every = static_cast<std::uint64_t>(c.integer(k + "every"));
-        np.inject.count = static_cast<std::uint64_t>(c.integer(k + "count"));
-        np.inject.start = c.time(k + "start");
-        np.inject.delay = c.time(k + "delay");
-        np.inject.range = mp.size;
-        np.inject.seed = seed ^ fnv1a("safety.inject.nvme0");
-        if (np.inject.kind != DmaInjectParams::Kind::UseAfterUnmap &&
-            set_to_non_default(c, k + "delay"))
-            c.fail(k + "delay",
-                   "applies to safety.inject.nvme0.kind use_after_unmap only (kind is " +
-                       c.str(k + "kind") + ")");
-        if (np.inject.kind == DmaInjectParams::Kind::None)
+    // Fault injection (safety.inject.<device>.*)
+    auto read_inject = [&](const std::string& dev) {
+        const std::string k = "safety.inject." + dev + ".";
+        DmaInjectParams in;
+        in.kind = dma_inject_kind_from(c.str(k + "kind"));
+        in.every = static_cast<std::uint64_t>(c.integer(k + "every"));
+        in.count = static_cast<std::uint64_t>(c.integer(k + "count"));
+        in.start = c.time(k + "start");
+        in.delay = c.time(k + "delay");
+        in.range = mp.size;
+        in.seed = seed ^ fnv1a("safety.inject." + dev);
+        if (in.kind != DmaInjectParams::Kind::UseAfterUnmap && set_to_non_default(c, k + "delay"))
+            c.fail(k + "delay", "applies to " + k + "kind use_after_unmap only (kind is " +
+                                    c.str(k + "kind") + ")");
+        if (in.kind == DmaInjectParams::Kind::None)
             for (const char* other : {"every", "count", "start"})
                 if (set_to_non_default(c, k + other))
-                    c.fail(k + other, "has no effect while safety.inject.nvme0.kind is none");
-    }
+                    c.fail(k + other, "has no effect while " + k + "kind is none");
+        return in;
+    };
+    np.inject = read_inject("nvme0");
     nvme_ = std::make_unique<NvmeCtrl>("nvme0", np);
     device_names_[np.requester_id] = "nvme0";
     const std::uint64_t nvme_bar = attach_pcie(nvme_link_, "nvme0", lp);
@@ -266,6 +267,8 @@ Platform::Platform(const cfg::Config& c) {
     // ---------------------------------------------------------------- Wi-Fi NIC (issue 3)
     std::uint64_t wifi_bar = 0;
     const bool wifi = c.flag("platform.wifi.present");
+    if (!wifi && set_to_non_default(c, "safety.inject.wifi0.kind"))
+        c.fail("safety.inject.wifi0.kind", "needs platform.wifi.present: true");
     if (wifi) {
         Mt7921Params wp;
         wp.phy.standard =
@@ -303,6 +306,7 @@ Platform::Platform(const cfg::Config& c) {
         wp.msi_latency = c.time("platform.wifi.msi_latency") + path_extra_latency("wifi0");
         wp.rx_fifo = static_cast<std::uint32_t>(c.integer("platform.wifi.rx_fifo"));
         wp.ap_queue = static_cast<std::uint32_t>(c.integer("platform.wifi.ap_queue"));
+        wp.inject = read_inject("wifi0");
         wifi_ = std::make_unique<Mt7921>("wifi0", wp);
         device_names_[wp.requester_id] = "wifi0";
         PcieLinkParams wl;
@@ -494,7 +498,9 @@ std::uint64_t Platform::ios_inflight() const {
     std::uint64_t n = 0;
     for (const auto& w : workloads_)
         n += w->inflight();
-    return n + nvme_->strays_pending(); // fault injection: a stray DMA still to come
+    n += nvme_->strays_pending(); // fault injection: a stray DMA still to come
+    if (wifi_) n += wifi_->strays_pending();
+    return n;
 }
 bool Platform::workloads_finished() const {
     return std::all_of(workloads_.begin(), workloads_.end(),

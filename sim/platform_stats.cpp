@@ -313,7 +313,10 @@ void Platform::register_safety_stats() {
     s.counter("safety.stale_iotlb_hits", &mmu->stale_iotlb_hits);
     s.histogram("safety.lazy_window_ns", &dma_->lazy_window_ns);
     s.counter("devices.nvme0.stray_dmas", &nvme_->stray_issued);
-    if (wifi_) s.counter("devices.wifi0.tx_dma_dropped", &wifi_->tx_dma_dropped);
+    if (wifi_) {
+        s.counter("devices.wifi0.tx_dma_dropped", &wifi_->tx_dma_dropped);
+        s.counter("devices.wifi0.stray_dmas", &wifi_->stray_issued);
+    }
 }
 
 // ---------------------------------------------------------------- VFIO (issue 3)

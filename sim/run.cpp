@@ -146,6 +146,7 @@ RunResult run_simulation(Platform& p, const cfg::Config& c, const RunOptions& o)
     sf["unmap_windows"] = p.dma().lazy_window_ns.count(); // one per translated unmap
     sf["unmap_window_max_ns"] = p.dma().lazy_window_ns.max();
     sf["nvme0_stray_dmas"] = p.nvme().stray_issued;
+    if (const Mt7921* w = p.wifi()) sf["wifi0_stray_dmas"] = w->stray_issued;
     sf["stray_blocked"] = p.iommu().stray_blocked;
     sf["stray_reached_memory"] =
         p.iommu().mode() == IommuMode::Off ? p.memory().stray_reached : p.iommu().stray_reached;

@@ -366,6 +366,27 @@ std::vector<Param> build() {
          "driver's interrupt and unmap take a few us.",
          "assumption: after the unmap, well before the 10 ms lazy flush timer"},
 
+        // ... and on wifi0 (its TX packets)
+        {"safety.inject.wifi0.kind", T::Enum, "none", "", "",
+         {"none", "use_after_unmap", "random_iova", "write_readonly"},
+         "Make wifi0 issue stray DMAs for one TX packet in `every`: use_after_unmap reads the "
+         "packet's buffer again `delay` after the TX-free event that makes the driver unmap it; "
+         "random_iova writes 4 KiB at a random page below the memory size; write_readonly writes "
+         "into the packet's read-only (DMA_TO_DEVICE) buffer after fetching it. Needs "
+         "platform.wifi.present.",
+         "off: a well-behaved device"},
+        {"safety.inject.wifi0.every", T::Int, "100", "1", "1000000000000", {},
+         "One TX packet in this many misbehaves.", "assumption: rare enough not to change the "
+         "workload"},
+        {"safety.inject.wifi0.count", T::Int, "0", "0", "1000000000000", {},
+         "At most this many stray DMAs (0 = no limit).", "simulator default"},
+        {"safety.inject.wifi0.start", T::Time, "0ps", "0ps", "1000s", {},
+         "No stray DMA before this simulated time.", "simulator default"},
+        {"safety.inject.wifi0.delay", T::Time, "10us", "0ps", "1s", {},
+         "use_after_unmap: time from the TX-free event to the stray read; the driver's NAPI poll "
+         "unmaps the buffer a few us after the event.",
+         "assumption: after the unmap, well before the 10 ms lazy flush timer"},
+
         // VFIO type1 (models/vfio): the container of the process a device is assigned to.
         {"kernel.vfio.rlimit_memlock", T::Size, "0B", "0B", "16TiB", {},
          "RLIMIT_MEMLOCK of the VFIO process: VFIO_IOMMU_MAP_DMA fails (-ENOMEM) beyond it "

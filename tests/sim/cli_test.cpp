@@ -224,6 +224,12 @@ const std::vector<BadInput>& cases() {
           "safety.inject.nvme0.delay=5us"},
          "sim: --set 'safety.inject.nvme0.delay=5us': error: safety.inject.nvme0.delay: applies to "
          "safety.inject.nvme0.kind use_after_unmap only (kind is random_iova)\n"},
+        {"InjectWifiWithoutWifi",
+         kGood,
+         {"bad.yaml", "--set", "safety.inject.wifi0.kind=random_iova"},
+         "sim: --set 'safety.inject.wifi0.kind=random_iova': error: safety.inject.wifi0.kind: "
+         "needs "
+         "platform.wifi.present: true\n"},
         {"FaultLogSizeNegative",
          kGood,
          {"bad.yaml", "--set", "platform.iommu.fault_log_size=-1"},

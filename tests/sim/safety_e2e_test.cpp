@@ -180,6 +180,44 @@ TEST_P(EveryMode, UnmapWindowOnePerUnmapAndBounded) {
     }
 }
 
+// wifi0 reads a sent packet's buffer again 10 us after the TX-free event that makes the driver
+// unmap it (one packet in 10); and writes into read-only TX buffers.
+TEST_P(EveryMode, WifiTxInjection) {
+    const std::string mode = GetParam();
+    TempDir tmp;
+    const json s = run_mode(tmp, "wifi_tx.yaml", mode,
+                            {"--set", "safety.inject.wifi0.kind=use_after_unmap", "--set",
+                             "safety.inject.wifi0.every=10"});
+    const double issued = num(s, "safety.stray.issued");
+    ASSERT_GT(issued, 5);
+    EXPECT_EQ(num(s, "devices.wifi0.stray_dmas"), issued);
+    EXPECT_EQ(issued, num(s, "safety.stray.blocked") + num(s, "safety.stray.reached_memory"));
+    if (mode == "off" || mode == "passthrough") {
+        EXPECT_EQ(num(s, "safety.stray.reached_memory"), issued);
+    }
+    if (mode == "strict") {
+        EXPECT_EQ(num(s, "safety.stale_iotlb_hits"), 0);
+        EXPECT_GT(num(s, "safety.stray.blocked"), 0);
+        EXPECT_EQ(num(s, "safety.faults.by_device.wifi0"), num(s, "safety.stray.blocked"));
+    }
+    if (mode == "lazy") {
+        EXPECT_GT(num(s, "safety.stale_iotlb_hits"), 0);
+    }
+    EXPECT_GT(num(s, "workloads.tx.completed"), 0);
+
+    const json w = run_mode(tmp, "wifi_tx.yaml", mode,
+                            {"--set", "safety.inject.wifi0.kind=write_readonly", "--set",
+                             "safety.inject.wifi0.every=10"});
+    const double n = num(w, "safety.stray.issued");
+    ASSERT_GT(n, 5);
+    if (mode == "strict" || mode == "lazy") {
+        EXPECT_EQ(num(w, "safety.faults.by_reason.permission"), n);
+        EXPECT_EQ(num(w, "safety.faults.by_device.wifi0"), n);
+    } else {
+        EXPECT_EQ(num(w, "safety.stray.reached_memory"), n);
+    }
+}
+
 TEST(Safety, FaultLogFileIsBoundedAndNamesTheDevice) {
     TempDir tmp;
     const std::string dir = tmp.fresh("log");
