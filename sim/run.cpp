@@ -101,7 +101,8 @@ RunResult run_simulation(Platform& p, const cfg::Config& c, const RunOptions& o)
     r.performance["ios_per_wall_s"] = run_wall > 0 ? ios / run_wall : 0.0;
     r.performance["events_per_wall_s"] = run_wall > 0 ? EventQueue::sc_events / run_wall : 0.0;
 
-    // Drain: no new I/O; what is in flight completes; the lazy flush timer empties the queues.
+    // Drain: no new I/O; what is in flight completes (and injected stray DMAs still scheduled,
+    // at most safety.inject.*.delay = 100 ms away); the lazy flush timer empties the queues.
     for (auto& w : p.workloads())
         w->stop();
     // A VM's VFIO set-up and teardown (about 0.1 s of one core per GiB of fragmented guest) may

@@ -361,7 +361,7 @@ std::vector<Param> build() {
          "At most this many stray DMAs (0 = no limit).", "simulator default"},
         {"safety.inject.nvme0.start", T::Time, "0ps", "0ps", "1000s", {},
          "No stray DMA before this simulated time.", "simulator default"},
-        {"safety.inject.nvme0.delay", T::Time, "10us", "0ps", "1s", {},
+        {"safety.inject.nvme0.delay", T::Time, "10us", "0ps", "100ms", {},
          "use_after_unmap: time from the command's completion (CQE posted) to the stray DMA; the "
          "driver's interrupt and unmap take a few us.",
          "assumption: after the unmap, well before the 10 ms lazy flush timer"},
@@ -382,7 +382,7 @@ std::vector<Param> build() {
          "At most this many stray DMAs (0 = no limit).", "simulator default"},
         {"safety.inject.wifi0.start", T::Time, "0ps", "0ps", "1000s", {},
          "No stray DMA before this simulated time.", "simulator default"},
-        {"safety.inject.wifi0.delay", T::Time, "10us", "0ps", "1s", {},
+        {"safety.inject.wifi0.delay", T::Time, "10us", "0ps", "100ms", {},
          "use_after_unmap: time from the TX-free event to the stray read; the driver's NAPI poll "
          "unmaps the buffer a few us after the event.",
          "assumption: after the unmap, well before the 10 ms lazy flush timer"},
