@@ -121,8 +121,11 @@ int run_one(const Cli& cli, const iosim::cfg::Config& c, int argc, char** argv) 
         iosim::RunResult r = iosim::run_simulation(platform, c, ro);
         manifest["performance"] = r.performance;
         manifest["exit_status"] = kExitOk;
-        if (!cli.out_dir.empty())
+        if (!cli.out_dir.empty()) {
             iosim::write_run_outputs(cli.out_dir, r.stats, c.dump_yaml(), manifest);
+            std::ofstream faults(std::filesystem::path(cli.out_dir) / "faults.json");
+            faults << platform.fault_log().dump(2) << '\n';
+        }
         if (stacks) {
             // Counted over the whole run (warm-up, window, drain), like a bpftrace session
             // around it.

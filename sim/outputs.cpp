@@ -157,6 +157,35 @@ void print_summary(std::ostream& os, const nlohmann::json& s) {
     os << fmt::format("CPU    {} cores, utilization {:.1f} %, {:.2f} us CPU per I/O\n",
                       num(s, "cpu.cores"), 100 * num(s, "cpu.utilization"),
                       num(s, "cpu.ns_per_io") / 1e3);
+    // DMA safety (issue 4)
+    os << fmt::format("Safety {} faults (not present {}, no domain {}, permission {}; {} not "
+                      "logged), {} stale IOTLB hits\n",
+                      grouped(num(s, "safety.faults.total")),
+                      grouped(num(s, "safety.faults.by_reason.not_present")),
+                      grouped(num(s, "safety.faults.by_reason.no_domain")),
+                      grouped(num(s, "safety.faults.by_reason.permission")),
+                      grouped(num(s, "safety.faults.dropped")),
+                      grouped(num(s, "safety.stale_iotlb_hits")));
+    if (num(s, "safety.stray.issued") > 0)
+        os << fmt::format(
+            "       stray DMAs {}: {} blocked, {} reached memory ({} via stale IOTLB "
+            "entries, {} via a live mapping, {})\n",
+            grouped(num(s, "safety.stray.issued")), grouped(num(s, "safety.stray.blocked")),
+            grouped(num(s, "safety.stray.reached_memory")),
+            grouped(num(s, "safety.stray.via_stale_iotlb")),
+            grouped(num(s, "safety.stray.via_mapping")),
+            num(s, "safety.reuse_tracked") > 0
+                ? grouped(num(s, "safety.stray.corrupted_reused_memory")) + " into reused memory"
+                : std::string("reuse not tracked without the backing store"));
+    if (num(s, "safety.unprotected") > 0)
+        os << "       unprotected: no translation, unmapped memory stays reachable by DMA\n";
+    else if (num(s, "safety.lazy_window_ns.count") > 0)
+        os << fmt::format("       unmap-to-invalidation window p50 {:.1f} us, p99 {:.1f} us, max "
+                          "{:.1f} us ({} unmaps)\n",
+                          num(s, "safety.lazy_window_ns.p50") / 1e3,
+                          num(s, "safety.lazy_window_ns.p99") / 1e3,
+                          num(s, "safety.lazy_window_ns.max") / 1e3,
+                          grouped(num(s, "safety.lazy_window_ns.count")));
     // VFIO (models/vfio): present when a workload has nvme0 assigned (ioengine spdk, type vm).
     if (at_path(s, "vfio").is_object()) {
         const bool noiommu = at_path(s, "vfio.mode").is_string() &&
@@ -250,6 +279,32 @@ void print_comparison(std::ostream& os, const std::vector<Variant>& vs) {
         [](const auto& s) { return grouped(num(s, "kernel.flush_queue.flushes")); });
     row("faults", [](const auto& s) { return grouped(num(s, "iommu.faults")); });
     row("DMA API map calls", [](const auto& s) { return grouped(num(s, "kernel.dma.map_calls")); });
+    // DMA safety (issue 4)
+    row("stale IOTLB hits",
+        [](const auto& s) { return grouped(num(s, "safety.stale_iotlb_hits")); });
+    if (std::any_of(vs.begin(), vs.end(),
+                    [](const Variant& v) { return num(v.stats, "safety.stray.issued") > 0; })) {
+        for (auto [key, label] : {std::pair{"issued", "stray DMAs issued"},
+                                  {"blocked", "stray DMAs blocked"},
+                                  {"reached_memory", "stray DMAs reached memory"},
+                                  {"via_stale_iotlb", "  via stale IOTLB entries"},
+                                  {"corrupted_reused_memory", "  into reused memory"}})
+            row(label, [k = std::string("safety.stray.") + key](const auto& s) {
+                if (k == "safety.stray.corrupted_reused_memory" &&
+                    num(s, "safety.reuse_tracked") == 0)
+                    return std::string("-"); // needs the backing store
+                return grouped(num(s, k));
+            });
+    }
+    for (auto [p, label] : {std::pair{"p50", "unmap window p50 us"},
+                            {"p99", "unmap window p99 us"},
+                            {"max", "unmap window max us"}})
+        row(label, [k = std::string("safety.lazy_window_ns.") + p](const auto& s) {
+            if (num(s, "safety.unprotected") > 0) return std::string("unprot.");
+            return num(s, "safety.lazy_window_ns.count") > 0
+                       ? fmt::format("{:.1f}", num(s, k) / 1e3)
+                       : std::string("-");
+        });
     // VFIO rows, when a variant has a device assigned (totals of the run, set-up included).
     if (std::any_of(vs.begin(), vs.end(),
                     [](const auto& v) { return at_path(v.stats, "vfio").is_object(); })) {
@@ -337,6 +392,13 @@ void write_comparison_csv(const std::string& path, const std::vector<Variant>& v
                                     "iommu.invalidation.wait_ns",
                                     "kernel.flush_queue.flushes",
                                     "iommu.faults",
+                                    "safety.stray.issued",
+                                    "safety.stray.blocked",
+                                    "safety.stray.reached_memory",
+                                    "safety.stale_iotlb_hits",
+                                    "safety.lazy_window_ns.p50",
+                                    "safety.lazy_window_ns.p99",
+                                    "safety.lazy_window_ns.max",
                                     "sim.simulated_ns"};
     f << "variant";
     for (const auto& k : keys)

@@ -207,7 +207,14 @@ Platform::Platform(const cfg::Config& c) {
     ip.inv_all_latency = c.time("platform.iommu.cmd.inv_all_latency");
     ip.completion_wait_latency = c.time("platform.iommu.cmd.completion_wait_latency");
     ip.doorbell_latency = c.time("platform.iommu.cmd.doorbell_latency");
+    ip.fault_log_size = static_cast<unsigned>(c.integer("platform.iommu.fault_log_size"));
     iommu_ = std::make_unique<Iommu>("iommu", ip);
+    mem_->set_count_strays(ip.mode == IommuMode::Off); // else the IOMMU counts them
+    // Safety: the live streaming mappings of pages, for stray writes into reused memory.
+    if (mp.backing_store) {
+        page_owners_ = std::make_unique<PageOwners>();
+        mem_->set_page_owners(page_owners_.get());
+    }
 
     CpuParams cp;
     cp.cores = static_cast<unsigned>(c.integer("platform.cpu.cores"));
@@ -249,12 +256,36 @@ Platform::Platform(const cfg::Config& c) {
     // path as the CQE before it (it may not pass it), so the rest of the path adds its latency.
     np.msi_latency = c.time("platform.nvme.msi_latency") + path_extra_latency("nvme0");
     np.generate_data = mp.backing_store;
+    // Fault injection (safety.inject.<device>.*)
+    auto read_inject = [&](const std::string& dev) {
+        const std::string k = "safety.inject." + dev + ".";
+        DmaInjectParams in;
+        in.kind = dma_inject_kind_from(c.str(k + "kind"));
+        in.every = static_cast<std::uint64_t>(c.integer(k + "every"));
+        in.count = static_cast<std::uint64_t>(c.integer(k + "count"));
+        in.start = c.time(k + "start");
+        in.delay = c.time(k + "delay");
+        in.range = mp.size;
+        in.seed = seed ^ fnv1a("safety.inject." + dev);
+        if (in.kind != DmaInjectParams::Kind::UseAfterUnmap && set_to_non_default(c, k + "delay"))
+            c.fail(k + "delay", "applies to " + k + "kind use_after_unmap only (kind is " +
+                                    c.str(k + "kind") + ")");
+        if (in.kind == DmaInjectParams::Kind::None)
+            for (const char* other : {"every", "count", "start"})
+                if (set_to_non_default(c, k + other))
+                    c.fail(k + other, "has no effect while " + k + "kind is none");
+        return in;
+    };
+    np.inject = read_inject("nvme0");
     nvme_ = std::make_unique<NvmeCtrl>("nvme0", np);
+    device_names_[np.requester_id] = "nvme0";
     const std::uint64_t nvme_bar = attach_pcie(nvme_link_, "nvme0", lp);
 
     // ---------------------------------------------------------------- Wi-Fi NIC (issue 3)
     std::uint64_t wifi_bar = 0;
     const bool wifi = c.flag("platform.wifi.present");
+    if (!wifi && set_to_non_default(c, "safety.inject.wifi0.kind"))
+        c.fail("safety.inject.wifi0.kind", "needs platform.wifi.present: true");
     if (wifi) {
         Mt7921Params wp;
         wp.phy.standard =
@@ -292,7 +323,9 @@ Platform::Platform(const cfg::Config& c) {
         wp.msi_latency = c.time("platform.wifi.msi_latency") + path_extra_latency("wifi0");
         wp.rx_fifo = static_cast<std::uint32_t>(c.integer("platform.wifi.rx_fifo"));
         wp.ap_queue = static_cast<std::uint32_t>(c.integer("platform.wifi.ap_queue"));
+        wp.inject = read_inject("wifi0");
         wifi_ = std::make_unique<Mt7921>("wifi0", wp);
+        device_names_[wp.requester_id] = "wifi0";
         PcieLinkParams wl;
         wl.max_payload = static_cast<unsigned>(c.bytes("platform.wifi.link.max_payload"));
         wl.max_read_request = static_cast<unsigned>(c.bytes("platform.wifi.link.max_read_request"));
@@ -387,6 +420,7 @@ Platform::Platform(const cfg::Config& c) {
     dp.fq_size = static_cast<unsigned>(c.integer("kernel.flush_queue.size"));
     dp.fq_timeout = c.time("kernel.flush_queue.timeout");
     dma_ = std::make_unique<DmaApi>(dp, *cpu_, *drv_, iommu_.get(), *pages_);
+    dma_->set_page_owners(page_owners_.get());
     const auto depth = static_cast<std::uint32_t>(c.integer("platform.nvme.queue_depth"));
     if (vfio_used) {
         // nvme0 is bound to vfio-pci, not to the kernel NVMe driver.
@@ -562,6 +596,8 @@ std::uint64_t Platform::ios_inflight() const {
     std::uint64_t n = 0;
     for (const auto& w : workloads_)
         n += w->inflight();
+    n += nvme_->strays_pending(); // fault injection: a stray DMA still to come
+    if (wifi_) n += wifi_->strays_pending();
     return n;
 }
 bool Platform::workloads_finished() const {

@@ -27,6 +27,7 @@
 #include "sim/config/config.h"
 #include "sim/pcie_config.h"
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,11 +63,18 @@ public:
     std::uint64_t streaming_ptes_mapped() const;
     std::uint64_t streaming_iovas_outstanding() const;
 
+    // Safety: the IOMMU's fault records, devices by name (requester id if unknown), for
+    // DIR/faults.json. `dropped`: faults beyond the log.
+    nlohmann::json fault_log() const;
+    // The device a requester id belongs to ("rid:0xBBDF" if none).
+    std::string device_name(std::uint16_t requester_id) const;
+
     // The measured window (set by the run loop) for rates.
     Time window_start = 0, window_end = 0;
 
 private:
     void register_stats();
+    void register_safety_stats();
     // The device's PCIe path from the topology, as a PcieLink whose links are shared with the
     // other devices crossing them; its BAR window in the CPU's MMIO space. Returns the BAR base.
     // Latency of the device's path beyond its own link (switches, links above, the root complex).
@@ -76,6 +84,8 @@ private:
     Stats stats_;
     KernelCosts costs_;
     std::unique_ptr<PageAllocator> pages_;
+    std::unique_ptr<PageOwners> page_owners_;           // backing store on: safety's reuse check
+    std::map<std::uint16_t, std::string> device_names_; // requester id -> device (fault records)
     std::unique_ptr<Memory> mem_;
     std::unique_ptr<Iommu> iommu_;
     std::unique_ptr<StubInitiator> iommu_unused_dma_; // off: nothing upstream of the IOMMU

@@ -6,6 +6,7 @@
 #include "models/common/event_queue.h"
 
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 namespace iosim {
@@ -14,6 +15,12 @@ namespace {
 
 std::string key_of(Fn f) {
     return std::string(fn_name(f));
+}
+
+std::string fmt_rid(std::uint16_t rid) { // rid:0xBBDF (bus, device, function)
+    char b[16];
+    std::snprintf(b, sizeof b, "rid:0x%04x", rid);
+    return b;
 }
 
 } // namespace
@@ -291,6 +298,7 @@ void Platform::register_stats() {
     s.counter("memory.read_bytes", &m->read_bytes);
     s.counter("memory.write_bytes", &m->write_bytes);
     s.time_ns("memory.busy_ns", &m->busy_ps);
+    register_safety_stats();
     register_vfio_stats();
     if (!nvme_drv_) return; // nvme0 bound to vfio-pci
     NvmeDriver* nd = nvme_drv_.get();
@@ -299,6 +307,85 @@ void Platform::register_stats() {
     s.counter("kernel.nvme.errors", &nd->errors);
     s.counter("kernel.nvme.irqs", &nd->irqs);
     s.counter("kernel.nvme.cq_doorbells", &nd->cq_doorbells);
+}
+
+// ---------------------------------------------------------------- DMA safety (issue 4)
+// safety.*: IOMMU faults by reason and device, where the DMAs marked Intent::Stray (fault
+// injection, a rogue engine) ended, stale IOTLB hits, and the window from unmap to invalidation.
+
+std::string Platform::device_name(std::uint16_t rid) const {
+    auto it = device_names_.find(rid);
+    return it != device_names_.end() ? it->second : fmt_rid(rid);
+}
+
+nlohmann::json Platform::fault_log() const {
+    nlohmann::json j;
+    // Counted since the warm-up reset (the drain included); the log keeps the run's first faults.
+    j["total"] = iommu_->faults_total;
+    j["dropped"] = iommu_->faults_dropped;
+    j["log_size"] = iommu_->fault_log_size();
+    nlohmann::json recs = nlohmann::json::array();
+    for (const IommuFault& f : iommu_->faults()) {
+        char iova[32];
+        std::snprintf(iova, sizeof iova, "0x%llx", static_cast<unsigned long long>(f.iova));
+        recs.push_back({{"device", device_name(f.requester_id)},
+                        {"requester_id", fmt_rid(f.requester_id).substr(4)},
+                        {"iova", iova},
+                        {"access", f.write ? "write" : "read"},
+                        {"reason", to_string(f.reason)},
+                        {"time_ns", f.at / kNs}});
+    }
+    j["faults"] = std::move(recs);
+    return j;
+}
+
+void Platform::register_safety_stats() {
+    Stats& s = stats_;
+    Iommu* mmu = iommu_.get();
+    Memory* mem = mem_.get();
+    const bool translated = mmu->mode() == IommuMode::Strict || mmu->mode() == IommuMode::Lazy;
+    // off and passthrough: no translation, so nothing stops a DMA to memory that was unmapped.
+    s.value("safety.unprotected", [translated] { return translated ? 0.0 : 1.0; });
+    s.value("safety.faults.total", [mmu] { return static_cast<double>(mmu->faults_total); });
+    s.value("safety.faults.dropped", [mmu] { return static_cast<double>(mmu->faults_dropped); });
+    for (unsigned r = 0; r < 3; ++r)
+        s.counter(std::string("safety.faults.by_reason.") +
+                      to_string(static_cast<IommuFault::Reason>(r)),
+                  &mmu->faults_by_reason[r]);
+    for (const auto& [rid, name] : device_names_)
+        s.value("safety.faults.by_device." + name, [mmu, rid = rid] {
+            auto it = mmu->faults_by_requester.find(rid);
+            return it == mmu->faults_by_requester.end() ? 0.0 : static_cast<double>(it->second);
+        });
+    s.on_reset([mmu, mem] {
+        mmu->faults_by_requester.clear();
+        // read through values (safety.stray.issued, reached_memory), not counters
+        mmu->stray_seen = mmu->stray_reached = mem->stray_reached = 0;
+    });
+    // With the IOMMU off nothing upstream of memory sees a DMA's intent: memory counts them, and
+    // its count is the number issued (the stray addresses are inside memory). Otherwise the
+    // IOMMU counts what it forwarded and memory answered.
+    const bool off = mmu->mode() == IommuMode::Off;
+    s.value("safety.stray.issued", [mmu, mem, off] {
+        return static_cast<double>(off ? mem->stray_reached : mmu->stray_seen);
+    });
+    s.counter("safety.stray.blocked", &mmu->stray_blocked);
+    s.value("safety.stray.reached_memory", [mmu, mem, off] {
+        return static_cast<double>(off ? mem->stray_reached : mmu->stray_reached);
+    });
+    s.counter("safety.stray.via_stale_iotlb", &mmu->stray_via_stale);
+    s.counter("safety.stray.via_mapping", &mmu->stray_via_mapping);
+    s.counter("safety.stray.corrupted_reused_memory", &mem->stray_corrupted_reused);
+    // Whether the reuse check ran (it needs the backing store: platform.memory.backing_store).
+    const bool reuse = page_owners_ != nullptr;
+    s.value("safety.reuse_tracked", [reuse] { return reuse ? 1.0 : 0.0; });
+    s.counter("safety.stale_iotlb_hits", &mmu->stale_iotlb_hits);
+    s.histogram("safety.lazy_window_ns", &dma_->lazy_window_ns);
+    s.counter("devices.nvme0.stray_dmas", &nvme_->stray_issued);
+    if (wifi_) {
+        s.counter("devices.wifi0.tx_dma_dropped", &wifi_->tx_dma_dropped);
+        s.counter("devices.wifi0.stray_dmas", &wifi_->stray_issued);
+    }
 }
 
 // ---------------------------------------------------------------- VFIO (issue 3)

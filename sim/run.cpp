@@ -101,7 +101,8 @@ RunResult run_simulation(Platform& p, const cfg::Config& c, const RunOptions& o)
     r.performance["ios_per_wall_s"] = run_wall > 0 ? ios / run_wall : 0.0;
     r.performance["events_per_wall_s"] = run_wall > 0 ? EventQueue::sc_events / run_wall : 0.0;
 
-    // Drain: no new I/O; what is in flight completes; the lazy flush timer empties the queues.
+    // Drain: no new I/O; what is in flight completes (and injected stray DMAs still scheduled,
+    // at most safety.inject.*.delay = 100 ms away); the lazy flush timer empties the queues.
     for (auto& w : p.workloads())
         w->stop();
     // A VM's VFIO set-up and teardown (about 0.1 s of one core per GiB of fragmented guest) may
@@ -140,6 +141,20 @@ RunResult run_simulation(Platform& p, const cfg::Config& c, const RunOptions& o)
     e["completion_waits"] = p.iommu().cmd_completion_waits;
     e["flushes"] = p.dma().fq_flushes;
     e["flushes_timer"] = p.dma().fq_flushes_timer;
+    e["flushes_full"] = p.dma().fq_flushes_full;
+    // Safety totals with the drain (stray DMAs after the last I/O, the last lazy flush).
+    auto& sf = e["safety"];
+    sf["unmap_windows"] = p.dma().lazy_window_ns.count(); // one per translated unmap
+    sf["unmap_window_max_ns"] = p.dma().lazy_window_ns.max();
+    sf["nvme0_stray_dmas"] = p.nvme().stray_issued;
+    if (const Mt7921* w = p.wifi()) sf["wifi0_stray_dmas"] = w->stray_issued;
+    sf["stray_blocked"] = p.iommu().stray_blocked;
+    sf["stray_reached_memory"] =
+        p.iommu().mode() == IommuMode::Off ? p.memory().stray_reached : p.iommu().stray_reached;
+    sf["stray_via_stale_iotlb"] = p.iommu().stray_via_stale;
+    sf["stray_via_mapping"] = p.iommu().stray_via_mapping;
+    sf["stray_corrupted_reused_memory"] = p.memory().stray_corrupted_reused;
+    sf["stale_iotlb_hits"] = p.iommu().stale_iotlb_hits;
     if (const Mt7921* w = p.wifi()) {
         e["wifi0_tx_packets"] = w->tx_packets;
         e["wifi0_tx_free_events"] = w->tx_free_events;

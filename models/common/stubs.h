@@ -55,6 +55,7 @@ public:
     }
 
     void set_requester(std::uint16_t rid) { ext_->requester_id = rid; }
+    void set_intent(DmaExt::Intent i) { ext_->intent = i; } // Stray: a deliberately stray DMA
     // The payload of the last call, as the target left it.
     const tlm::tlm_generic_payload& payload() const { return tx_; }
 

@@ -85,6 +85,10 @@ unsigned Iommu::register_requester(std::uint16_t requester_id) {
 void Iommu::fault(tlm::tlm_generic_payload& tx, std::uint16_t rid, IommuFault::Reason r, Time at) {
     ++faults_total;
     ++pmu_[devices_[rid].pmu].faults;
+    ++faults_by_reason[static_cast<unsigned>(r)];
+    ++faults_by_requester[rid];
+    if (auto* ext = tx.get_extension<DmaExt>(); ext && ext->intent == DmaExt::Intent::Stray)
+        ++stray_blocked;
     if (fault_log_.size() < p_.fault_log_size) {
         fault_log_.push_back({rid, tx.get_address(), tx.is_write(), r, at});
     } else {
@@ -144,6 +148,8 @@ IoPageTable::Walk Iommu::walk(const DeviceEntry& dev, std::uint64_t iova, Time& 
 void Iommu::dma(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     auto* ext = tx.get_extension<DmaExt>();
     const std::uint16_t rid = ext ? ext->requester_id : 0;
+    const bool stray = ext && ext->intent == DmaExt::Intent::Stray;
+    stray_seen += stray;
     // Passthrough: the identity domain for every device, except one attached to an unmanaged
     // domain with a page table (a group assigned to VFIO: iommu_attach_group replaces the default
     // identity domain, as Linux does under iommu.passthrough=1).
@@ -152,6 +158,7 @@ void Iommu::dma(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
         ++passthrough;
         ++pc.passthrough;
         out_mem->b_transport(tx, delay);
+        if (stray) stray_reached += tx.is_response_ok();
         return;
     }
     const std::uint64_t iova = tx.get_address();
@@ -170,6 +177,7 @@ void Iommu::dma(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     std::uint64_t phys_base;
     unsigned shift;
     std::uint8_t perm;
+    bool stale = false;
     t += p_.iotlb_hit_latency;
     ++pc.lookups;
     if (const Translation* tr = iotlb_.lookup(dev.domain, iova)) {
@@ -179,6 +187,7 @@ void Iommu::dma(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
         shift = tr->page_shift;
         perm = tr->perm;
         if (ext) ext->xlate = DmaExt::Xlate::Hit;
+        stale = tr->stale; // the kernel already cleared this PTE: only the IOTLB still has it
     } else {
         ++pc.misses;
         IoPageTable::Walk w = walk(dev, iova, t);
@@ -192,7 +201,7 @@ void Iommu::dma(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
         phys_base = w.phys & ~((std::uint64_t{1} << shift) - 1);
         perm = w.perm;
         iotlb_.insert(dev.domain, iova,
-                      Translation{phys_base, static_cast<std::uint8_t>(shift), perm});
+                      Translation{phys_base, static_cast<std::uint8_t>(shift), perm, false});
         ++fills;
         if (shift != 12) ++fills_2m;
         if (ext) ext->xlate = DmaExt::Xlate::Walk;
@@ -203,10 +212,13 @@ void Iommu::dma(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
         delay = to_sc(t - now);
         return;
     }
+    stale_iotlb_hits += stale;
+    if (stray) ++(stale ? stray_via_stale : stray_via_mapping);
     const std::uint64_t mask = (std::uint64_t{1} << shift) - 1;
     tx.set_address(phys_base | (iova & mask));
     delay = to_sc(t - now);
     out_mem->b_transport(tx, delay);
+    if (stray) stray_reached += tx.is_response_ok();
     tx.set_address(iova);
 }
 

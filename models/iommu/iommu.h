@@ -27,6 +27,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -86,6 +87,13 @@ public:
     const Iotlb& iotlb() const { return iotlb_; }
     Iotlb& iotlb_mut() { return iotlb_; } // for the stats registry (reset at warm-up)
     const std::vector<IommuFault>& faults() const { return fault_log_; }
+    unsigned fault_log_size() const { return p_.fault_log_size; }
+    // The kernel cleared the PTEs of [iova, iova + size) in `domain` (iommu_unmap_fast): the
+    // IOTLB entries caching them are marked stale, so that a DMA still translating through one is
+    // counted (stale_iotlb_hits). Bookkeeping only: no timing, no hardware state changes.
+    void ptes_cleared(std::uint16_t domain, std::uint64_t iova, std::uint64_t size) {
+        iotlb_.mark_stale(domain, iova, size);
+    }
 
     // Counters, named as in DESIGN.md's stats contract.
     std::uint64_t translations = 0; // DMAs that needed translation
@@ -96,6 +104,14 @@ public:
     std::uint64_t cmd_total = 0, cmd_inv_pages = 0, cmd_inv_all = 0, cmd_completion_waits = 0;
     Time cmd_busy_ps = 0;
     std::uint64_t faults_total = 0, faults_dropped = 0;
+    // Safety statistics (safety.*): faults by reason (IommuFault::Reason order) and by requester,
+    // DMAs that hit a stale IOTLB entry, and the DMAs marked DmaExt::Intent::Stray: seen here,
+    // blocked (a fault), translated through a stale IOTLB entry, through a present mapping.
+    std::array<std::uint64_t, 3> faults_by_reason{};
+    std::map<std::uint16_t, std::uint64_t> faults_by_requester;
+    std::uint64_t stale_iotlb_hits = 0;
+    std::uint64_t stray_seen = 0, stray_blocked = 0, stray_via_stale = 0, stray_via_mapping = 0;
+    std::uint64_t stray_reached = 0; // forwarded to memory and answered OK
 
     // Hardware-style performance counters (stats iommu.pmu.*; README "Hardware-style counters").
     // IOTLB hits by the page size of the entry hit, IOTLB fills (a walk found a present leaf and

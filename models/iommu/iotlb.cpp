@@ -22,6 +22,7 @@ void Iotlb::insert(std::uint16_t domain, std::uint64_t iova, const Translation& 
     assert(t.page_shift == 12 || t.page_shift == 21);
     assert((t.phys_base & ((1ull << t.page_shift) - 1)) == 0);
     const std::uint64_t before = cache_.evictions();
+    had_large_ |= t.page_shift != 12;
     cache_.insert(domain, tag(iova, t.page_shift), t);
     evictions += cache_.evictions() - before;
 }
@@ -50,6 +51,35 @@ unsigned Iotlb::invalidate_range(std::uint16_t domain, std::uint64_t iova, std::
             return base <= last && page_last >= iova;
         });
     invalidated += n;
+    return n;
+}
+
+unsigned Iotlb::mark_stale(std::uint16_t domain, std::uint64_t iova, std::uint64_t size) {
+    if (size == 0) return 0;
+    const std::uint64_t last = (size - 1 > ~0ull - iova) ? ~0ull : iova + size - 1;
+    unsigned n = 0;
+    if (last - iova < kProbeLimit * 4096) {
+        for (std::uint64_t p = iova >> 12; p <= last >> 12; ++p)
+            if (Translation* t = cache_.peek_mut(domain, tag(p << 12, 12))) {
+                t->stale = true;
+                ++n;
+            }
+        for (std::uint64_t p = iova >> 21; had_large_ && p <= last >> 21; ++p)
+            if (Translation* t = cache_.peek_mut(domain, tag(p << 21, 21))) {
+                t->stale = true;
+                ++n;
+            }
+        return n;
+    }
+    cache_.for_each_valid([&](std::uint16_t d, std::uint64_t tg, Translation& t) {
+        if (d != domain) return;
+        const std::uint64_t base = (tg & ~kLargeTag) << t.page_shift;
+        const std::uint64_t page_last = base + ((1ull << t.page_shift) - 1);
+        if (base <= last && page_last >= iova) {
+            t.stale = true;
+            ++n;
+        }
+    });
     return n;
 }
 

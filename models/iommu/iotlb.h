@@ -20,6 +20,9 @@ struct Translation {
     std::uint64_t phys_base; // page-aligned base of the leaf
     std::uint8_t page_shift; // 12 or 21
     std::uint8_t perm;       // kPermRead | kPermWrite
+    // Not hardware state: set when the kernel cleared the PTE this entry caches (the entry is
+    // stale until an invalidation drops it). Counted by the safety statistics on a hit.
+    bool stale = false;
 };
 
 class Iotlb {
@@ -32,6 +35,9 @@ public:
     // Drops every entry of `domain` whose page overlaps [iova, iova + size).
     unsigned invalidate_range(std::uint16_t domain, std::uint64_t iova, std::uint64_t size);
     unsigned invalidate_domain(std::uint16_t domain);
+    // The kernel cleared the PTEs of [iova, iova + size): marks the cached entries overlapping it
+    // stale (no replacement-state change, no counter). Returns how many were marked.
+    unsigned mark_stale(std::uint16_t domain, std::uint64_t iova, std::uint64_t size);
     unsigned invalidate_all();
     unsigned occupancy() const { return cache_.occupancy(); }
 
@@ -49,6 +55,7 @@ private:
     // Ranges up to this many 4 KiB pages are invalidated by probing their sets, not by a scan.
     static constexpr std::uint64_t kProbeLimit = 16;
     SetAssocCache<Translation> cache_;
+    bool had_large_ = false; // a 2 MiB entry was cached once (mark_stale probes its tags)
 };
 
 } // namespace iosim

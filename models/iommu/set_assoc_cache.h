@@ -75,6 +75,17 @@ public:
         occupancy_ -= n;
         return n;
     }
+    // Probe one key for an in-place change of its value, without touching the replacement state
+    // (the safety statistics mark an entry stale). Null if absent.
+    V* peek_mut(std::uint16_t dom, std::uint64_t tag) {
+        Line* l = find(dom, tag);
+        return l ? &l->value : nullptr;
+    }
+    // fn(uint16_t dom, uint64_t tag, V&) on every valid line.
+    template <class Fn> void for_each_valid(Fn fn) {
+        for (Line& l : lines_)
+            if (l.valid) fn(l.dom, l.tag, l.value);
+    }
     // Drop one key, probing only its set. Returns whether it was present.
     bool erase(std::uint16_t dom, std::uint64_t tag) {
         Line* l = find(dom, tag);

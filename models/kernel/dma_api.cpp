@@ -123,12 +123,18 @@ void DmaApi::iommu_unmap_range(ExecCtx& ctx, DmaDomain& d, std::uint64_t iova, s
         KCall p(ctx, Fn::iommu_v1_unmap_pages, r.ptes_cleared);
         ptes_unmapped += r.ptes_cleared;
     }
+    // Safety bookkeeping (no time): the range's IOTLB entries are stale from here on, until the
+    // invalidation (strict: just below, lazy: the flush). Marked in strict too, so that a test
+    // can see that strict leaves none behind.
+    if (iommu_) iommu_->ptes_cleared(d.id, iova, size);
+    const Time unmapped_at = ctx.now();
     const std::uint64_t pfn = iova / kPage, pages = size / kPage;
     if (p_.mode == IommuMode::Strict) {
         drv_.flush_pages(ctx, d.id, iova, size);
+        lazy_window_ns.record((ctx.now() - unmapped_at) / kNs);
         free_iova(ctx, d, pfn, pages);
     } else {
-        queue_iova(ctx, d, pfn, pages);
+        queue_iova(ctx, d, pfn, pages, unmapped_at);
     }
 }
 
@@ -140,9 +146,14 @@ void DmaApi::fq_flush_iotlb(ExecCtx& ctx, DmaDomain& d) {
     drv_.flush_all(ctx, d.id);
     d.fq.flush_finish();
     ++fq_flushes;
+    // Safety: the lazy window of every entry this flush made unusable ends now.
+    const Time done = ctx.now();
+    d.fq.for_each_newly_covered(
+        [&](const FqEntry& e) { lazy_window_ns.record((done - e.unmapped_at) / kNs); });
 }
 
-void DmaApi::queue_iova(ExecCtx& ctx, DmaDomain& d, std::uint64_t pfn, std::uint64_t pages) {
+void DmaApi::queue_iova(ExecCtx& ctx, DmaDomain& d, std::uint64_t pfn, std::uint64_t pages,
+                        Time unmapped_at) {
     KCall q(ctx, Fn::queue_iova);
     const unsigned cpu = ctx.core();
     auto release = [&](const auto& e) {
@@ -156,7 +167,7 @@ void DmaApi::queue_iova(ExecCtx& ctx, DmaDomain& d, std::uint64_t pfn, std::uint
         ++fq_flushes_full;
         d.fq.free_ready(cpu, release);
     }
-    d.fq.push(cpu, pfn, pages, ctx.now());
+    d.fq.push(cpu, pfn, pages, ctx.now(), unmapped_at);
     ++fq_entries;
     if (d.fq.arm_timer()) {
         // mod_timer on this CPU: fq_flush_timeout runs here as a timer softirq.
@@ -183,6 +194,7 @@ void DmaApi::fq_flush_timeout(ExecCtx& ctx, std::uint64_t domain_index) {
 std::uint64_t DmaApi::map_page(ExecCtx& ctx, DmaDevice& dev, std::uint64_t phys, std::uint64_t len,
                                DmaDir dir) {
     ++map_calls;
+    if (owners_) owners_->mapped(phys, len);
     if (!dev.domain) {
         KCall a(ctx, Fn::dma_direct_map_page);
         return phys;
@@ -201,6 +213,7 @@ void DmaApi::unmap_page(ExecCtx& ctx, DmaDevice& dev, std::uint64_t dma, std::ui
     ++unmap_calls;
     if (!dev.domain) {
         KCall a(ctx, Fn::dma_direct_unmap_page);
+        if (owners_) owners_->unmapped(dma, len);
         return;
     }
     DmaDomain& d = *dev.domain;
@@ -209,6 +222,7 @@ void DmaApi::unmap_page(ExecCtx& ctx, DmaDevice& dev, std::uint64_t dma, std::ui
         KCall p(ctx, Fn::iommu_iova_to_phys);
         [[maybe_unused]] auto phys = d.pt.iova_to_phys(dma);
         assert(phys && "unmap of an IOVA that is not mapped");
+        if (owners_ && phys) owners_->unmapped(*phys, len);
     }
     iommu_unmap_range(ctx, d, dma & ~kPageMask, pages_of(dma, len) * kPage);
 }
@@ -217,6 +231,9 @@ unsigned DmaApi::map_sg(ExecCtx& ctx, DmaDevice& dev, const DmaSeg* sg, unsigned
                         DmaSeg* out) {
     ++map_calls;
     ++map_sg_calls;
+    if (owners_)
+        for (unsigned i = 0; i < n; ++i)
+            owners_->mapped(sg[i].addr, sg[i].len);
     if (!dev.domain) {
         // dma_direct_map_sg: one dma_direct_map_page per entry, entries are not merged.
         for (unsigned i = 0; i < n; ++i) {
@@ -243,14 +260,20 @@ void DmaApi::unmap_sg(ExecCtx& ctx, DmaDevice& dev, const DmaSeg* dma, unsigned 
     ++unmap_calls;
     ++unmap_sg_calls;
     if (!dev.domain) {
-        for (unsigned i = 0; i < n; ++i)
+        for (unsigned i = 0; i < n; ++i) {
             KCall a(ctx, Fn::dma_direct_unmap_page);
+            if (owners_) owners_->unmapped(dma[i].addr, dma[i].len);
+        }
         return;
     }
     // iommu_dma_unmap_sg: one __iommu_dma_unmap over [first, last), no iommu_iova_to_phys.
     KCall a(ctx, Fn::iommu_dma_unmap_sg);
     const std::uint64_t start = dma[0].addr & ~kPageMask;
     const std::uint64_t end = dma[n - 1].addr + dma[n - 1].len;
+    if (owners_) // the physical pages, read back from the page table before it is cleared
+        for (std::uint64_t a = start; a < end; a += kPage)
+            if (auto phys = dev.domain->pt.iova_to_phys(a))
+                owners_->unmapped(*phys & ~kPageMask, 1);
     iommu_unmap_range(ctx, *dev.domain, start, (end - start + kPageMask) & ~kPageMask);
 }
 

@@ -9,6 +9,7 @@
 //   the next flush (queue full: synchronous flush in the caller; timer: fq_flush_timeout).
 // Every step is a named kernel function charged on the calling core.
 #pragma once
+#include "models/common/histogram.h"
 #include "models/common/resource.h"
 #include "models/cpu/cpu.h"
 #include "models/iommu/io_page_table.h"
@@ -17,6 +18,7 @@
 #include "models/kernel/iommu_driver.h"
 #include "models/kernel/iova_allocator.h"
 #include "models/memory/page_allocator.h"
+#include "models/memory/page_owners.h"
 
 #include <cstdint>
 #include <memory>
@@ -83,6 +85,14 @@ public:
 
     const std::vector<std::unique_ptr<DmaDomain>>& domains() const { return domains_; }
 
+    // Safety: keep the live streaming mappings of physical pages (backing store on). Null: off.
+    void set_page_owners(PageOwners* o) { owners_ = o; }
+    // Safety: per unmapped IOVA range, ns from the PTE clear (iommu_unmap_fast) to the end of the
+    // invalidation that makes it unusable, as the kernel sees it: strict, the invalidate-pages
+    // and completion wait of iommu_iotlb_sync; lazy, the flush (queue full or timer) that covers
+    // the flush-queue entry, up to its completion wait. One sample per translated unmap.
+    Histogram lazy_window_ns;
+
     // Counters for kernel.dma.*, kernel.iova.*, kernel.flush_queue.*.
     std::uint64_t map_calls = 0, unmap_calls = 0, map_sg_calls = 0, unmap_sg_calls = 0;
     std::uint64_t iova_alloc_fast = 0, iova_alloc_slow = 0, iova_alloc_failed = 0;
@@ -98,7 +108,8 @@ private:
     void iommu_unmap_range(ExecCtx& ctx, DmaDomain& d, std::uint64_t iova, std::uint64_t size);
     std::uint64_t alloc_iova(ExecCtx& ctx, DmaDevice& dev, std::uint64_t pages);
     void free_iova(ExecCtx& ctx, DmaDomain& d, std::uint64_t pfn, std::uint64_t pages);
-    void queue_iova(ExecCtx& ctx, DmaDomain& d, std::uint64_t pfn, std::uint64_t pages);
+    void queue_iova(ExecCtx& ctx, DmaDomain& d, std::uint64_t pfn, std::uint64_t pages,
+                    Time unmapped_at);
     void fq_flush_iotlb(ExecCtx& ctx, DmaDomain& d);
     void fq_flush_timeout(ExecCtx& ctx, std::uint64_t domain_index);
 
@@ -109,6 +120,7 @@ private:
     PageAllocator& pages_;
     std::vector<std::unique_ptr<DmaDomain>> domains_;
     std::vector<std::unique_ptr<DmaDevice>> devices_;
+    PageOwners* owners_ = nullptr;
 };
 
 } // namespace iosim

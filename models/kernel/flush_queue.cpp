@@ -8,11 +8,13 @@ FlushQueue::FlushQueue(unsigned cpus, unsigned size)
     assert(size >= 2 && (size & (size - 1)) == 0);
 }
 
-void FlushQueue::push(unsigned cpu, std::uint64_t pfn, std::uint64_t pages, Time now) {
+void FlushQueue::push(unsigned cpu, std::uint64_t pfn, std::uint64_t pages, Time now,
+                      Time unmapped_at) {
     assert(cpu < cpus());
     assert(!full(cpu));
     Ring& r = rings_[cpu];
-    slot(cpu, r.tail) = FqEntry{pfn, pages, start_cnt_, now};
+    slot(cpu, r.tail) =
+        FqEntry{pfn, pages, start_cnt_, now, unmapped_at == ~Time{0} ? now : unmapped_at};
     r.tail = (r.tail + 1) & mask_;
 }
 

@@ -22,6 +22,7 @@ struct FqEntry {
     std::uint64_t pages;
     std::uint64_t counter; // fq_flush_start_cnt when queued
     Time queued_at;
+    Time unmapped_at; // when iommu_unmap_fast cleared the PTEs (safety: the lazy window's start)
 };
 
 class FlushQueue {
@@ -54,7 +55,25 @@ public:
         assert(finish_cnt_ <= start_cnt_);
     }
     // queue_iova's append; the ring must not be full.
-    void push(unsigned cpu, std::uint64_t pfn, std::uint64_t pages, Time now);
+    // `unmapped_at`: when the range's PTEs were cleared (defaults to `now`).
+    void push(unsigned cpu, std::uint64_t pfn, std::uint64_t pages, Time now,
+              Time unmapped_at = ~Time{0});
+
+    // After flush_finish(): fn(const FqEntry&) on every entry that flush covered and no earlier
+    // one did (queued since the previous flush started), on every CPU. They sit at the rings'
+    // tails (counters only grow along a ring), so this walks only them.
+    template <class Fn> void for_each_newly_covered(Fn&& fn) {
+        if (finish_cnt_ == 0) return;
+        for (unsigned c = 0; c < cpus(); ++c) {
+            const Ring& r = rings_[c];
+            for (unsigned i = r.tail; i != r.head;) {
+                i = (i - 1) & mask_;
+                const FqEntry& e = slot(c, i);
+                if (e.counter != finish_cnt_ - 1) break;
+                fn(e);
+            }
+        }
+    }
 
     // queue_iova: `!fq_timer_on && !xchg(fq_timer_on, 1)`. True: the caller mod_timer()s now.
     bool arm_timer() {

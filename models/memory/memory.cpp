@@ -1,6 +1,7 @@
 #include "models/memory/memory.h"
 
 #include "models/common/event_queue.h"
+#include "models/common/tlm_ext.h"
 
 namespace iosim {
 
@@ -34,6 +35,15 @@ void Memory::b_transport(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& de
         ++reads;
         read_bytes += len;
         if (p_.backing_store && data) store_.read(addr, data, len);
+    }
+    if (check_strays_) {
+        if (auto* ext = tx.get_extension<DmaExt>(); ext && ext->intent == DmaExt::Intent::Stray) {
+            ++stray_reached;
+            if (tx.is_write()) {
+                ++stray_writes_reached;
+                if (owners_ && owners_->owned(addr, len)) ++stray_corrupted_reused;
+            }
+        }
     }
     tx.set_response_status(tlm::TLM_OK_RESPONSE);
 }

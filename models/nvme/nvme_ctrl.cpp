@@ -6,13 +6,24 @@
 
 namespace iosim {
 
+namespace {
+// Bytes of a command's first data page (PRP1 to the end of its page, or the whole transfer).
+std::uint32_t first_page_bytes(const NvmeSqe& s) {
+    return static_cast<std::uint32_t>(std::min<std::uint64_t>(s.bytes, 4096 - (s.prp1 & 4095)));
+}
+} // namespace
+
 NvmeCtrl::NvmeCtrl(const sc_core::sc_module_name& name, const NvmeCtrlParams& p)
     : sc_core::sc_module(name), in_regs("in_regs"), out_dma("out_dma"), irq_out("irq_out"), p_(p),
       events_("events"), fw_(p.controller_cores), dies_(p.channels * p.dies_per_channel),
-      channels_(p.channels), data_buf_(512) {
+      channels_(p.channels), data_buf_(512), inject_(p.inject) {
     in_regs.register_b_transport(this, &NvmeCtrl::regs);
     ext_ = init_dma_payload(tx_, p.requester_id);
     init_msi_payload(msi_tx_, &msi_buf_);
+    if (inject_.enabled()) {
+        init_dma_payload(stray_tx_, p.requester_id)->intent = DmaExt::Intent::Stray;
+        stray_buf_.assign(512, 0x57a7d3adbad0d3a5ull); // what a stray write leaves behind
+    }
     cmds_.reserve(4096);
 }
 
@@ -148,6 +159,12 @@ void NvmeCtrl::fetch(std::uint64_t qid) {
         c.sqe = q.sq[head];
         c.error = !ok;
         ++commands;
+        c.inject = false;
+        if (inject_.enabled() && (inject_.params().kind != DmaInjectParams::Kind::WriteReadOnly ||
+                                  c.sqe.opcode == NvmeOpcode::Write))
+            c.inject = inject_.choose(now);
+        if (c.inject && inject_.params().kind == DmaInjectParams::Kind::RandomIova)
+            stray_dma({true, inject_.random_address(), 4096}, t);
         t = fw_.acquire(t, p_.cmd_latency).end;
         if (c.sqe.prp_count > 2) {
             bool lok = true;
@@ -163,6 +180,8 @@ void NvmeCtrl::fetch(std::uint64_t qid) {
             ++writes;
             bytes_written += c.sqe.bytes;
             t = dma_data(c, false, t);
+            if (c.inject && inject_.params().kind == DmaInjectParams::Kind::WriteReadOnly)
+                stray_dma({true, c.sqe.prp1, first_page_bytes(c.sqe)}, t);
             done = flash(c.sqe, t);
         }
         events_.schedule<&NvmeCtrl::complete>(done, this, ci);
@@ -174,7 +193,43 @@ void NvmeCtrl::complete(std::uint64_t ci) {
     Time t = sim_now();
     if (c.sqe.opcode == NvmeOpcode::Read && !c.error) t = dma_data(c, true, t);
     post_cqe(c, t);
+    if (c.inject && inject_.params().kind == DmaInjectParams::Kind::UseAfterUnmap) {
+        // The device touches the command's first data page again after completing it: the
+        // buffer it wrote (a read) or read (a write).
+        std::uint32_t slot;
+        if (!free_strays_.empty()) {
+            slot = free_strays_.back();
+            free_strays_.pop_back();
+        } else {
+            slot = static_cast<std::uint32_t>(strays_.size());
+            strays_.emplace_back();
+        }
+        strays_[slot] = {c.sqe.opcode == NvmeOpcode::Read, c.sqe.prp1, first_page_bytes(c.sqe)};
+        events_.schedule<&NvmeCtrl::stray_event>(t + inject_.params().delay, this, slot);
+    }
     free_cmds_.push_back(static_cast<std::uint32_t>(ci));
+}
+
+void NvmeCtrl::stray_event(std::uint64_t slot) {
+    stray_dma(strays_[slot], sim_now());
+    free_strays_.push_back(static_cast<std::uint32_t>(slot));
+}
+
+void NvmeCtrl::stray_dma(const Stray& st, Time at) {
+    const Time now = sim_now();
+    stray_tx_.set_command(st.write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
+    stray_tx_.set_address(st.addr);
+    // A stray read lands in the data buffer (its contents do not matter), so that the pattern
+    // stray writes leave behind stays recognisable.
+    stray_tx_.set_data_ptr(
+        reinterpret_cast<unsigned char*>(st.write ? stray_buf_.data() : data_buf_.data()));
+    stray_tx_.set_data_length(st.len);
+    stray_tx_.set_streaming_width(st.len);
+    stray_tx_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+    sc_core::sc_time d = to_sc(at > now ? at - now : 0);
+    out_dma->b_transport(stray_tx_, d);
+    ++stray_issued;
+    if (stray_tx_.get_response_status() != tlm::TLM_OK_RESPONSE) ++stray_errors;
 }
 
 void NvmeCtrl::post_cqe(Cmd& c, Time at) {

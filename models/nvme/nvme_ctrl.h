@@ -14,6 +14,7 @@
 // Not modelled: admin queue and its commands (the driver creates I/O queues directly), SGLs,
 // namespaces beyond one, FTL, garbage collection, the SSD's DRAM cache for reads, power states.
 #pragma once
+#include "models/common/dma_inject.h"
 #include "models/common/event_queue.h"
 #include "models/common/resource.h"
 #include "models/common/tlm_ext.h"
@@ -44,6 +45,7 @@ struct NvmeCtrlParams {
     Time coalesce_time = 0;
     Time msi_latency = 300 * kNs;
     bool generate_data = false; // fill read data with the LBA pattern (needs the backing store)
+    DmaInjectParams inject;     // safety.inject.nvme0.*: misbehave on purpose (off by default)
 };
 
 class NvmeCtrl : public sc_core::sc_module {
@@ -56,15 +58,25 @@ public:
 
     // What the admin command Create I/O SQ/CQ would set up; the queue memory is the host's.
     void create_io_queue(NvmeQueuePair* q);
+    // Injected use-after-unmap DMAs scheduled and not yet issued (the run's drain waits for them).
+    std::size_t strays_pending() const { return strays_.size() - free_strays_.size(); }
 
     std::uint64_t commands = 0, reads = 0, writes = 0, bytes_read = 0, bytes_written = 0;
     std::uint64_t dma_errors = 0, msis = 0, sqe_fetches = 0;
+    // Fault injection: stray DMAs issued, and how many of them got an error response.
+    std::uint64_t stray_issued = 0, stray_errors = 0;
 
 private:
     struct Cmd {
         NvmeQueuePair* q;
         NvmeSqe sqe;
         bool error = false;
+        bool inject = false; // chosen by the injector
+    };
+    struct Stray {
+        bool write;
+        std::uint64_t addr;
+        std::uint32_t len;
     };
 
     void regs(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
@@ -81,6 +93,9 @@ private:
     void post_cqe(Cmd& c, Time at);
     void send_msi(NvmeQueuePair& q, Time at);
     std::uint32_t alloc_cmd();
+    // Fault injection: a stray DMA now or at `at` (an event), ignoring its response.
+    void stray_dma(const Stray& s, Time at);
+    void stray_event(std::uint64_t slot);
 
     NvmeCtrlParams p_;
     EventQueue events_;
@@ -96,6 +111,11 @@ private:
     std::vector<std::uint64_t> data_buf_;
     std::uint32_t msi_buf_ = 0;
     tlm::tlm_generic_payload msi_tx_;
+    DmaInjector inject_;
+    tlm::tlm_generic_payload stray_tx_; // its DmaExt says Intent::Stray
+    std::vector<std::uint64_t> stray_buf_;
+    std::vector<Stray> strays_; // use_after_unmap: scheduled, by slot
+    std::vector<std::uint32_t> free_strays_;
 };
 
 } // namespace iosim

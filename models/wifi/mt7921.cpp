@@ -17,15 +17,20 @@ constexpr std::uint32_t kTxFreeEntryBytes = 4;
 
 Mt7921::Mt7921(const sc_core::sc_module_name& name, const Mt7921Params& p)
     : sc_core::sc_module(name), in_regs("in_regs"), out_dma("out_dma"), irq_out("irq_out"), p_(p),
-      air_(p.phy, p.air), events_("events"), buf_(4096, 0) {
+      air_(p.phy, p.air), events_("events"), buf_(4096, 0), inject_(p.inject) {
     in_regs.register_b_transport(this, &Mt7921::regs);
     ext_ = init_dma_payload(tx_, p.requester_id);
     init_msi_payload(msi_tx_, &msi_buf_);
+    if (inject_.enabled()) {
+        init_dma_payload(stray_tx_, p.requester_id)->intent = DmaExt::Intent::Stray;
+        stray_buf_.assign(4096, 0xd3);
+    }
 }
 
 void Mt7921::attach(const Mt7921Rings& r) {
     assert(r.tx && r.rx && r.rx_info && r.rx_info->size() >= r.rx->ndesc());
     rings_ = r;
+    tx_failed_.assign(r.tx->ndesc(), false);
 }
 
 std::uint32_t Mt7921::add_rx_flow(std::uint32_t ip_bytes, double bits_per_s, Time start) {
@@ -115,8 +120,29 @@ Time Mt7921::dma(bool write, std::uint64_t addr, std::uint32_t len, Time at) {
     tx_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
     sc_core::sc_time d = to_sc(at > now ? at - now : 0);
     out_dma->b_transport(tx_, d);
-    if (tx_.get_response_status() != tlm::TLM_OK_RESPONSE) ++dma_errors;
+    dma_ok_ = tx_.get_response_status() == tlm::TLM_OK_RESPONSE;
+    if (!dma_ok_) ++dma_errors;
     return now + d.value();
+}
+
+void Mt7921::stray_event(std::uint64_t) {
+    const StrayRead s = stray_due_.front(); // a constant delay: due in the order scheduled
+    stray_due_.pop_front();
+    stray_dma(false, s.addr, s.len, sim_now());
+}
+
+void Mt7921::stray_dma(bool write, std::uint64_t addr, std::uint32_t len, Time at) {
+    const Time now = sim_now();
+    stray_tx_.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
+    stray_tx_.set_address(addr);
+    stray_tx_.set_data_ptr(write ? stray_buf_.data() : buf_.data());
+    stray_tx_.set_data_length(len);
+    stray_tx_.set_streaming_width(len);
+    stray_tx_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+    sc_core::sc_time d = to_sc(at > now ? at - now : 0);
+    out_dma->b_transport(stray_tx_, d);
+    ++stray_issued;
+    if (stray_tx_.get_response_status() != tlm::TLM_OK_RESPONSE) ++stray_errors;
 }
 
 void Mt7921::set_status(std::uint32_t bits, Time at) {
@@ -154,7 +180,25 @@ void Mt7921::tx_fetch(std::uint64_t) {
         tx_issue_free_ = desc_done;
         const Time start = desc_done + p_.fw_latency;
         const Time txwi_done = dma(false, d.buf0, d.len0, start);
+        bool ok = dma_ok_;
         const Time data_done = dma(false, d.buf1, d.len1, start);
+        tx_failed_[*slot] = !(ok && dma_ok_);
+        if (inject_.enabled() && inject_.choose(now)) {
+            using K = DmaInjectParams::Kind;
+            switch (inject_.params().kind) {
+            case K::UseAfterUnmap:
+                stray_by_token_[static_cast<std::uint16_t>(d.token)] = {d.buf1, d.len1};
+                break;
+            case K::RandomIova:
+                stray_dma(true, inject_.random_address(), 4096, start);
+                break;
+            case K::WriteReadOnly:
+                stray_dma(true, d.buf1, d.len1, data_done);
+                break;
+            case K::None:
+                break;
+            }
+        }
         events_.schedule<&Mt7921::tx_ready>(std::max(txwi_done, data_done), this, *slot);
     }
 }
@@ -163,10 +207,19 @@ void Mt7921::tx_ready(std::uint64_t slot) {
     DmaRing& r = *rings_.tx;
     const DmaDesc& d = r.desc(static_cast<std::uint32_t>(slot));
     const std::uint32_t ip = d.len1 > kEthHeaderBytes ? d.len1 - kEthHeaderBytes : d.len1;
-    sta_queue_.push_back({ip, d.token, sim_now()});
+    const bool failed = tx_failed_[slot];
+    if (failed) {
+        // A fetch fault: the frame is dropped, its token reported freed like a sent one.
+        ++tx_dma_dropped;
+        std::vector<std::uint16_t> ids{static_cast<std::uint16_t>(d.token)};
+        tx_free_staging_.push_back(std::move(ids));
+        events_.schedule<&Mt7921::emit_tx_free>(sim_now() + p_.tx_free_latency, this, 0);
+    } else {
+        sta_queue_.push_back({ip, d.token, sim_now()});
+    }
     r.complete(); // DMA_DONE: the driver may reclaim the descriptor (not the buffer)
     dma(true, r.desc_addr(static_cast<std::uint32_t>(slot)), kMt76DescBytes, sim_now());
-    air_kick();
+    if (!failed) air_kick();
 }
 
 // ------------------------------------------------------------------ air
@@ -256,6 +309,17 @@ void Mt7921::air_done(std::uint64_t dir) {
 
 void Mt7921::emit_tx_free(std::uint64_t) {
     std::vector<std::uint16_t>& ids = tx_free_staging_.front();
+    if (!stray_by_token_.empty()) {
+        // Injected use-after-unmap: the chosen packets' buffers are read again `delay` after
+        // this event (written just below) told the driver to unmap them.
+        for (std::uint16_t id : ids) {
+            auto it = stray_by_token_.find(id);
+            if (it == stray_by_token_.end()) continue;
+            stray_due_.push_back(it->second);
+            stray_by_token_.erase(it);
+            events_.schedule<&Mt7921::stray_event>(sim_now() + inject_.params().delay, this, 0);
+        }
+    }
     const auto len =
         static_cast<std::uint32_t>(kTxFreeHeaderBytes + kTxFreeEntryBytes * ids.size());
     rx_pending_.push_back({true, len, 0, 0, 0, std::move(ids)});

@@ -24,6 +24,7 @@
 // the rings and of the RX buffers are shared with the driver as C++ objects (like nvme_queue.h);
 // the DMA transfers give their timing and go through the IOMMU.
 #pragma once
+#include "models/common/dma_inject.h"
 #include "models/common/event_queue.h"
 #include "models/common/tlm_ext.h"
 #include "models/wifi/air.h"
@@ -31,6 +32,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <unordered_map>
 #include <vector>
 
 #include <systemc>
@@ -86,6 +88,11 @@ struct Mt7921Params {
     Time msi_latency = 300 * kNs;
     std::uint32_t rx_fifo = 256;   // frames the chip holds while no RX buffer is posted
     std::uint32_t ap_queue = 1024; // packets the AP queues per RX flow (rate flows drop beyond)
+    // safety.inject.wifi0.*: misbehave on one TX packet in `every` (off by default).
+    // use_after_unmap: `delay` after the TX-free event reporting its token, read its data buffer
+    // again (the driver unmaps it when it handles the event); random_iova: a 4 KiB write at a
+    // random page; write_readonly: a write into its data buffer (mapped DMA_TO_DEVICE).
+    DmaInjectParams inject;
 };
 
 class Mt7921 : public sc_core::sc_module {
@@ -113,6 +120,13 @@ public:
     std::uint64_t rx_packets = 0, rx_bytes = 0, rx_ampdus = 0, rx_subframes = 0;
     std::uint64_t rx_dropped = 0, ap_dropped = 0, tx_free_events = 0, desc_fetches = 0;
     std::uint64_t msis = 0, dma_errors = 0, stale_doorbells = 0;
+    // TX packets whose TXWI or data fetch got an error response (an IOMMU fault): not sent; their
+    // token is still reported in a TX-free event, so that the driver frees the buffer.
+    std::uint64_t tx_dma_dropped = 0;
+    // Fault injection: stray DMAs issued (marked DmaExt::Intent::Stray); those with an error.
+    std::uint64_t stray_issued = 0, stray_errors = 0;
+    // Injected use-after-unmap reads scheduled, not yet issued (the run's drain waits for them).
+    std::size_t strays_pending() const { return stray_due_.size(); }
     // Airtime of the accesses begun (each counted whole when it begins); with air_busy_until()
     // the stats clip the access that straddles the start or the end of the window.
     Time air_busy_ps = 0;
@@ -150,6 +164,8 @@ private:
     void set_status(std::uint32_t bits, Time at);
     void update_irq(Time at);
     Time dma(bool write, std::uint64_t addr, std::uint32_t len, Time at);
+    void stray_dma(bool write, std::uint64_t addr, std::uint32_t len, Time at);
+    void stray_event(std::uint64_t);
 
     Mt7921Params p_;
     AirChannel air_;
@@ -172,6 +188,17 @@ private:
     tlm::tlm_generic_payload tx_;
     DmaExt* ext_; // owned by tx_
     std::vector<unsigned char> buf_;
+    bool dma_ok_ = true;          // the last dma()'s response
+    std::vector<bool> tx_failed_; // by TX slot: its fetch got an error response
+    DmaInjector inject_;
+    tlm::tlm_generic_payload stray_tx_; // its DmaExt says Intent::Stray
+    std::vector<unsigned char> stray_buf_;
+    struct StrayRead {
+        std::uint64_t addr;
+        std::uint32_t len;
+    };
+    std::unordered_map<std::uint16_t, StrayRead> stray_by_token_; // chosen, until their TX-free
+    std::deque<StrayRead> stray_due_;                             // TX-free written, read pending
     std::uint32_t msi_buf_ = 0;
     tlm::tlm_generic_payload msi_tx_;
 };

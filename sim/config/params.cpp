@@ -184,6 +184,10 @@ std::vector<Param> build() {
          "kernel-dma-paths.md §4.3)"},
         {"platform.iommu.cmd.doorbell_latency", T::Time, "150ns", "0ps", "10us", {},
          "MMIO write of the command-queue tail.", "kernel-dma-paths.md §4.3: 0.1-0.3 us"},
+        {"platform.iommu.fault_log_size", T::Int, "64", "0", "1048576", {},
+         "IOMMU fault records kept (the first ones, written to DIR/faults.json); later faults are "
+         "only counted (safety.faults.dropped).",
+         "assumption; AMD's event log holds 512 entries (EVT_BUFFER_SIZE 8192 / 16 B)"},
 
         {"platform.nvme.link.gen", T::Int, "4", "1", "6", {},
          "PCIe generation of the SSD's link (without a platform.pcie topology; with one, its link's gen).", "PCIe 4.0 x4, a typical current NVMe SSD"},
@@ -370,6 +374,48 @@ std::vector<Param> build() {
         {"kernel.iommu.poll_interval", T::Time, "1us", "1ns", "1ms", {},
          "Delay between polls of the completion-wait semaphore.",
          "udelay(1) in wait_on_sem (drivers/iommu/amd/iommu.c)"},
+
+        // DMA safety (issue 4): fault injection on nvme0 (models/common/dma_inject.h)
+        {"safety.inject.nvme0.kind", T::Enum, "none", "", "",
+         {"none", "use_after_unmap", "random_iova", "write_readonly"},
+         "Make nvme0 issue stray DMAs (DmaExt intent Stray, counted in safety.stray): "
+         "use_after_unmap re-DMAs a completed command's first data page `delay` after its "
+         "completion (a write for a read, a read for a write); random_iova writes 4 KiB at a "
+         "random page below the memory size; write_readonly writes into a write command's "
+         "read-only (DMA_TO_DEVICE) buffer while it runs.",
+         "off: a well-behaved device"},
+        {"safety.inject.nvme0.every", T::Int, "100", "1", "1000000000000", {},
+         "One eligible command in this many misbehaves (write_readonly: write commands only).",
+         "assumption: rare enough not to change the workload"},
+        {"safety.inject.nvme0.count", T::Int, "0", "0", "1000000000000", {},
+         "At most this many stray DMAs (0 = no limit).", "simulator default"},
+        {"safety.inject.nvme0.start", T::Time, "0ps", "0ps", "1000s", {},
+         "No stray DMA before this simulated time.", "simulator default"},
+        {"safety.inject.nvme0.delay", T::Time, "10us", "0ps", "100ms", {},
+         "use_after_unmap: time from the command's completion (CQE posted) to the stray DMA; the "
+         "driver's interrupt and unmap take a few us.",
+         "assumption: after the unmap, well before the 10 ms lazy flush timer"},
+
+        // ... and on wifi0 (its TX packets)
+        {"safety.inject.wifi0.kind", T::Enum, "none", "", "",
+         {"none", "use_after_unmap", "random_iova", "write_readonly"},
+         "Make wifi0 issue stray DMAs for one TX packet in `every`: use_after_unmap reads the "
+         "packet's buffer again `delay` after the TX-free event that makes the driver unmap it; "
+         "random_iova writes 4 KiB at a random page below the memory size; write_readonly writes "
+         "into the packet's read-only (DMA_TO_DEVICE) buffer after fetching it. Needs "
+         "platform.wifi.present.",
+         "off: a well-behaved device"},
+        {"safety.inject.wifi0.every", T::Int, "100", "1", "1000000000000", {},
+         "One TX packet in this many misbehaves.", "assumption: rare enough not to change the "
+         "workload"},
+        {"safety.inject.wifi0.count", T::Int, "0", "0", "1000000000000", {},
+         "At most this many stray DMAs (0 = no limit).", "simulator default"},
+        {"safety.inject.wifi0.start", T::Time, "0ps", "0ps", "1000s", {},
+         "No stray DMA before this simulated time.", "simulator default"},
+        {"safety.inject.wifi0.delay", T::Time, "10us", "0ps", "100ms", {},
+         "use_after_unmap: time from the TX-free event to the stray read; the driver's NAPI poll "
+         "unmaps the buffer a few us after the event.",
+         "assumption: after the unmap, well before the 10 ms lazy flush timer"},
 
         // VFIO type1 (models/vfio): the container of the process a device is assigned to.
         {"kernel.vfio.rlimit_memlock", T::Size, "0B", "0B", "16TiB", {},

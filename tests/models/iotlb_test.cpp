@@ -263,3 +263,30 @@ TEST(Iotlb, PowerOfTwoStridesAndRunsSpreadEvenly) {
         EXPECT_EQ(tlb.evictions, 0u) << stride;
     }
 }
+
+// Safety bookkeeping: mark_stale flags exactly the entries of the domain over the range (4 KiB
+// and 2 MiB ones, by probing or, for a long range, by a scan), without counting a lookup or
+// changing which entry is evicted next; a refill clears the flag.
+TEST(Iotlb, MarkStaleFlagsOnlyTheEntriesOverTheRange) {
+    Iotlb tlb(IotlbParams{64, 4, CachePolicy::Lru, 1});
+    tlb.insert(1, 0x10000, page4k(0xa000));
+    tlb.insert(1, 0x11000, page4k(0xb000));
+    tlb.insert(2, 0x10000, page4k(0xc000)); // another domain, same IOVA
+    EXPECT_EQ(tlb.mark_stale(1, 0x10000, 4096), 1u);
+    EXPECT_EQ(tlb.lookups, 0u);
+    EXPECT_TRUE(tlb.cache().peek(1, Iotlb::tag(0x10000, 12))->stale);
+    EXPECT_FALSE(tlb.cache().peek(1, Iotlb::tag(0x11000, 12))->stale);
+    EXPECT_FALSE(tlb.cache().peek(2, Iotlb::tag(0x10000, 12))->stale);
+    // A 2 MiB leaf: a 4 KiB range inside it marks it (probe), so does a long range (scan).
+    tlb.insert(1, 0x40000000, Translation{0x80000000, 21, kRW});
+    EXPECT_EQ(tlb.mark_stale(1, 0x40003000, 4096), 1u);
+    EXPECT_TRUE(tlb.cache().peek(1, Iotlb::tag(0x40000000, 21))->stale);
+    tlb.insert(1, 0x40000000, Translation{0x80000000, 21, kRW}); // refilled: fresh
+    EXPECT_FALSE(tlb.cache().peek(1, Iotlb::tag(0x40000000, 21))->stale);
+    EXPECT_EQ(tlb.mark_stale(1, 0x3ff00000, 64ull << 20), 1u); // 64 MiB: the scan path
+    EXPECT_TRUE(tlb.cache().peek(1, Iotlb::tag(0x40000000, 21))->stale);
+    EXPECT_FALSE(tlb.cache().peek(1, Iotlb::tag(0x11000, 12))->stale);
+    EXPECT_TRUE(cached(tlb, 1, 0x10000)); // marked entries stay cached until invalidated
+    EXPECT_EQ(tlb.invalidate_range(1, 0x10000, 4096), 1u);
+    EXPECT_FALSE(cached(tlb, 1, 0x10000));
+}

@@ -7,6 +7,7 @@
 #include "models/wifi/mt7921.h"
 #include "tests/harness/sc_test.h"
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -357,7 +358,10 @@ TEST_F(WifiDevTest, TxRingWrapsAndDmaIdxFollowsTheCpuIdx) {
     EXPECT_EQ(at_slot0, 2u);
 }
 
-TEST_F(WifiDevTest, ADataFetchErrorIsCountedAndThePacketStillReported) {
+// A data fetch the IOMMU blocks (an error response): the frame is dropped, not sent (counted in
+// tx_dma_dropped), its token still comes back in a TX-free event so that the driver unmaps and
+// frees the buffer; the other packet goes out.
+TEST_F(WifiDevTest, ADataFetchErrorDropsTheFrameAndStillReportsItsToken) {
     build(params());
     dma->fail(kData + 4096 * 3, kData + 4096 * 4);
     run([&] {
@@ -365,10 +369,20 @@ TEST_F(WifiDevTest, ADataFetchErrorIsCountedAndThePacketStillReported) {
         queue_tx(3, 1500);
         queue_tx(4, 1500);
         write(mt7921_tx_cpu_idx(0), tx->kick());
+        wait_until(now() + 2 * kMs);
     });
     EXPECT_EQ(nic->dma_errors, 1u);
-    // The token comes back either way: the driver must unmap and free it.
-    EXPECT_EQ(nic->tx_packets, 2u);
+    EXPECT_EQ(nic->tx_dma_dropped, 1u);
+    EXPECT_EQ(nic->tx_packets, 1u); // only token 4 went on the air
+    EXPECT_EQ(nic->tx_subframes, 1u);
+    std::vector<std::uint16_t> reported;
+    for (std::uint32_t i = 0; i < nic->tx_free_events; ++i)
+        for (std::uint16_t t : info[i].ev.tokens)
+            reported.push_back(t);
+    std::sort(reported.begin(), reported.end());
+    EXPECT_EQ(reported, std::vector<std::uint16_t>({3, 4}));
+    EXPECT_TRUE(tx->desc(0).done);
+    EXPECT_TRUE(tx->desc(1).done);
 }
 
 // Two cores' kicks can arrive out of lock order under temporal decoupling: a CPU_IDX behind the

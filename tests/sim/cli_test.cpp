@@ -201,6 +201,40 @@ const std::vector<BadInput>& cases() {
          "platform.nvme.msix.coalesce_count: coalescing by count needs "
          "platform.nvme.msix.coalesce_time > 0, or completions below the count never raise an "
          "interrupt\n"},
+        // ---- DMA safety (issue 4): fault injection and the fault log
+        {"InjectUnknownKind",
+         kGood,
+         {"bad.yaml", "--set", "safety.inject.nvme0.kind=bogus"},
+         "sim: --set 'safety.inject.nvme0.kind=bogus': error: safety.inject.nvme0.kind: 'bogus' is "
+         "not one of none, use_after_unmap, random_iova, write_readonly\n"},
+        {"InjectEveryZero",
+         kGood,
+         {"bad.yaml", "--set", "safety.inject.nvme0.every=0"},
+         "sim: --set 'safety.inject.nvme0.every=0': error: safety.inject.nvme0.every: 0 is out of "
+         "range [1, 1000000000000]\n"},
+        {"InjectEveryWithoutKind",
+         kGood,
+         {"bad.yaml", "--set", "safety.inject.nvme0.every=5"},
+         "sim: --set 'safety.inject.nvme0.every=5': error: safety.inject.nvme0.every: has no "
+         "effect "
+         "while safety.inject.nvme0.kind is none\n"},
+        {"InjectDelayForAnotherKind",
+         kGood,
+         {"bad.yaml", "--set", "safety.inject.nvme0.kind=random_iova", "--set",
+          "safety.inject.nvme0.delay=5us"},
+         "sim: --set 'safety.inject.nvme0.delay=5us': error: safety.inject.nvme0.delay: applies to "
+         "safety.inject.nvme0.kind use_after_unmap only (kind is random_iova)\n"},
+        {"InjectWifiWithoutWifi",
+         kGood,
+         {"bad.yaml", "--set", "safety.inject.wifi0.kind=random_iova"},
+         "sim: --set 'safety.inject.wifi0.kind=random_iova': error: safety.inject.wifi0.kind: "
+         "needs "
+         "platform.wifi.present: true\n"},
+        {"FaultLogSizeNegative",
+         kGood,
+         {"bad.yaml", "--set", "platform.iommu.fault_log_size=-1"},
+         "sim: --set 'platform.iommu.fault_log_size=-1': error: platform.iommu.fault_log_size: -1 "
+         "is out of range [0, 1048576]\n"},
         {"FlushQueueSizeNotPowerOfTwo",
          kGood,
          {"bad.yaml", "--set", "kernel.flush_queue.size=100"},

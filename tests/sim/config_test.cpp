@@ -358,7 +358,7 @@ const Bad kBadFiles[] = {
     {"bad_job_name", "workloads:\n  my job: {}\n",
      "2:3: error: workloads.my job: invalid name 'my job'; use letters, digits, '_' and '-'"},
     {"top_not_map", "- sim\n",
-     "1:1: error: expected a mapping of sections (sim, platform, kernel, workloads, compare), got "
+     "1:1: error: expected a mapping of sections (sim, platform, kernel, safety, workloads, compare), got "
      "a list"},
     {"syntax_flow", "platform:\n  cpu:\n    cores: [1, 2\n",
      "4:1: error: invalid YAML: end of sequence flow not found"},
@@ -429,7 +429,7 @@ TEST_F(ConfigTest, BadSet) {
          "--set 'iodepth=4': error: iodepth: unknown key; did you mean 'workloads.<name>.iodepth'?"},
         {"bogus=1",
          "--set 'bogus=1': error: bogus: unknown key; expected one of: sim, platform, kernel, "
-         "workloads, compare"},
+         "safety, workloads, compare"},
         {"platform.iommu.mode.x=1",
          "--set 'platform.iommu.mode.x=1': error: platform.iommu.mode.x: unknown key; "
          "platform.iommu.mode is a parameter, not a section"},
@@ -438,7 +438,7 @@ TEST_F(ConfigTest, BadSet) {
          "empty"},
         {"platform.iommu=strict",
          "--set 'platform.iommu=strict': error: platform.iommu: this is a section, not a "
-         "parameter; set one of its keys: mode, iotlb, walk_cache, walker, cmd"},
+         "parameter; set one of its keys: mode, iotlb, walk_cache, walker, cmd, fault_log_size"},
         {"sim.seed=", "--set 'sim.seed=': error: sim.seed: missing value; expected an integer"},
         {"sim.seed=[1", "--set 'sim.seed=[1': error: sim.seed: cannot parse the value as YAML: "
                         "end of sequence flow not found"},
