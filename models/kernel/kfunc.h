@@ -20,6 +20,7 @@ namespace iosim {
     X(__x64_sys_io_getevents, __x64_sys_io_getevents)                         \
     X(fio, fio)                                                               \
     X(blk_mq_submit_bio, blk_mq_submit_bio)                                   \
+    X(blk_mq_flush_plug_list, blk_mq_flush_plug_list)                         \
     /* NVMe driver */                                                         \
     X(nvme_queue_rq, nvme_queue_rq)                                           \
     X(nvme_submit_cmd, nvme_submit_cmd)                                       \
@@ -128,7 +129,6 @@ namespace iosim {
     X(__iomap_dio_rw, )                                                       \
     X(blk_finish_plug, )                                                      \
     X(__blk_flush_plug, )                                                     \
-    X(blk_mq_flush_plug_list, )                                               \
     X(asm_common_interrupt, )                                                 \
     X(__common_interrupt, )                                                   \
     X(handle_edge_irq, )                                                      \
@@ -163,7 +163,7 @@ std::string_view fn_stack_name(Fn f);
 // of their own in a real stack, so --stacks leaves them out (the model still accounts their time
 // under their own name in cpu.*_by_function).
 constexpr bool fn_inlined(Fn f);
-// Frames with no modelled work (entry glue, a plug flush, the kthread's loop): pushed only while
+// Frames with no modelled work (entry glue, the plug's callers, the kthread's loop): pushed only while
 // stacks are recorded (KFrame) and never accounted, so they cost a run without --stacks one test
 // each, and cpu.*_by_function does not list them (their inclusive time would be their callee's).
 constexpr bool fn_stack_only(Fn f) {

@@ -40,12 +40,14 @@ std::uint32_t NvmeDriver::max_request_bytes() const {
 
 bool NvmeDriver::submit(ExecCtx& ctx, BlkRequest& rq) {
     // __iomap_dio_rw -> ... -> blk_mq_submit_bio puts the request on the task's plug; the
-    // blk_finish_plug that ends the dio flushes it to the driver. (The model flushes after each
-    // request: one request per plug for I/Os up to max_request_bytes.)
+    // blk_finish_plug that ends the dio flushes it to the driver: blk_mq_flush_plug_list walks
+    // the plug and dispatches it (its own cost, charged before the driver's ->queue_rq, so that
+    // an IRQ can land in it). (The model flushes after each request: one request per plug for
+    // I/Os up to max_request_bytes.)
     { KCall b(ctx, Fn::blk_mq_submit_bio); }
     KFrame fp(ctx, Fn::blk_finish_plug);
     KFrame bf(ctx, Fn::__blk_flush_plug);
-    KFrame fl(ctx, Fn::blk_mq_flush_plug_list);
+    KCall fl(ctx, Fn::blk_mq_flush_plug_list);
     KCall q(ctx, Fn::nvme_queue_rq);
     Queue& qu = *queues_[ctx.core()];
     NvmeQueuePair& qp = qu.qp;

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""tools/compare-stacks on small bpftrace map files: match, differ (near miss), one side only,
-bad input. Run by ctest (tests/CMakeLists.txt) with the source directory as the working one."""
+"""tools/compare-stacks on small bpftrace map files: match, covers (SIM has extra stacks),
+differ (near miss), one side only, bad input. Run by ctest (tests/CMakeLists.txt) with the source directory as the working one."""
 import os
 import subprocess
 import sys
@@ -49,6 +49,26 @@ class CompareStacks(unittest.TestCase):
         rc, out, _ = self.run_tool(sim, real)
         self.assertEqual(rc, 0, out)
         self.assertRegex(out, r"\n\s+6\s+100\.00%\s+6\s+100\.00%")
+
+    def test_every_real_stack_in_sim_with_extra_sim_stacks_covers(self):
+        # SIM has A and B as REAL does, and A over an interrupted thread (an extra outer frame):
+        # covers, exit 0, the extra stack listed with its share and where it leaves A.
+        a_over = A.replace("    nvme_irq+114\n", "    nvme_irq+114\n    blk_mq_flush_plug_list+65\n")
+        sim = self.write("sim", A + B + a_over.replace("]: 3", "]: 6"))
+        real = self.write("real", A + B)
+        rc, out, _ = self.run_tool(sim, real)
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(out.strip().splitlines()[-1], "verdict: covers (1 only in SIM)")
+        self.assertRegex(out, r"\n\s+6\s+60\.00%\s+-\s+only in SIM: iommu_iova_to_phys <- \.\.\. "
+                              r"<- blk_mq_flush_plug_list \(4 frames\)")
+        self.assertIn("agrees with a REAL stack for 3 frames; frame 4: SIM blk_mq_flush_plug_list, "
+                      "REAL (end of stack)", out)
+        self.assertIn("(that REAL stack: iommu_iova_to_phys <- ... <- nvme_irq, 3 frames)", out)
+        self.assertNotIn("only in REAL", out)
+        # The other way round (REAL has a stack SIM lacks): differ.
+        rc, out, _ = self.run_tool(real, sim)
+        self.assertEqual(rc, 1, out)
+        self.assertEqual(out.strip().splitlines()[-1], "verdict: differ (0 only in SIM, 1 only in REAL)")
 
     def test_a_near_miss_differs_and_names_the_first_differing_frame(self):
         sim = self.write("sim", A.replace("nvme_irq", "common_interrupt"))
