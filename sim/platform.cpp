@@ -278,7 +278,6 @@ Platform::Platform(const cfg::Config& c) {
     };
     np.inject = read_inject("nvme0");
     nvme_ = std::make_unique<NvmeCtrl>("nvme0", np);
-    device_names_[np.requester_id] = "nvme0";
     const std::uint64_t nvme_bar = attach_pcie(nvme_link_, "nvme0", lp);
 
     // ---------------------------------------------------------------- Wi-Fi NIC (issue 3)
@@ -325,7 +324,6 @@ Platform::Platform(const cfg::Config& c) {
         wp.ap_queue = static_cast<std::uint32_t>(c.integer("platform.wifi.ap_queue"));
         wp.inject = read_inject("wifi0");
         wifi_ = std::make_unique<Mt7921>("wifi0", wp);
-        device_names_[wp.requester_id] = "wifi0";
         PcieLinkParams wl;
         wl.max_payload = static_cast<unsigned>(c.bytes("platform.wifi.link.max_payload"));
         wl.max_read_request = static_cast<unsigned>(c.bytes("platform.wifi.link.max_read_request"));
@@ -458,12 +456,15 @@ Platform::Platform(const cfg::Config& c) {
         dmabench_page_size_ = "none";
         dmabench_addresses_ = "random"; // rogue: nobody gave it any
     }
-    // Per-requester IOMMU counters (iommu.pmu.by_device) for the platform's devices.
+    // Per-requester IOMMU counters (iommu.pmu.by_device) and names (fault records, safety.faults.
+    // by_device) for the platform's devices.
     pmu_devices_.emplace_back("nvme0", np.requester_id);
     if (wifi_) pmu_devices_.emplace_back("wifi0", wifi_->params().requester_id);
     if (dmabench_) pmu_devices_.emplace_back("dmabench0", dmabench_->params().requester_id);
-    for (const auto& [name, rid] : pmu_devices_)
+    for (const auto& [name, rid] : pmu_devices_) {
         iommu_->register_requester(rid);
+        device_names_[rid] = name;
+    }
 
     // ---------------------------------------------------------------- workloads
     std::vector<unsigned> per_core(cp.cores, 0);
