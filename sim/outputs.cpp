@@ -237,16 +237,35 @@ void print_comparison(std::ostream& os, const std::vector<Variant>& vs) {
     std::size_t width = 14;
     for (const auto& v : vs)
         width = std::max(width, v.name.size() + 2);
+    // The table is collected first and printed in blocks of as many variants as fit in
+    // kMaxLine columns (a sweep of 18 windows wraps as pandas wraps a wide frame).
+    std::vector<std::pair<std::string, std::vector<std::string>>> table;
     auto row = [&](const std::string& label, auto cell) {
-        os << fmt::format("{:<36}", label);
+        std::vector<std::string> cells;
         for (const auto& v : vs)
-            os << fmt::format("{:>{}}", cell(v.stats), width);
-        os << '\n';
+            cells.push_back(cell(v.stats));
+        table.emplace_back(label, std::move(cells));
     };
-    os << fmt::format("{:<36}", "");
-    for (const auto& v : vs)
-        os << fmt::format("{:>{}}", v.name, width);
-    os << '\n';
+    auto print_table = [&] {
+        constexpr std::size_t kMaxLine = 160;
+        const std::size_t per_block = std::max<std::size_t>(1, (kMaxLine - 36) / width);
+        for (std::size_t first = 0; first < vs.size(); first += per_block) {
+            const std::size_t last = std::min(vs.size(), first + per_block);
+            if (first > 0) os << '\n';
+            os << fmt::format("{:<36}", "");
+            for (std::size_t i = first; i < last; ++i)
+                os << fmt::format("{:>{}}", vs[i].name, width);
+            os << '\n';
+            for (const auto& [label, cells] : table) {
+                std::string line = fmt::format("{:<36}", label);
+                for (std::size_t i = first; i < last; ++i)
+                    line += fmt::format("{:>{}}", cells[i], width);
+                line.erase(line.find_last_not_of(' ') + 1); // a heading row has no cells
+                os << line << '\n';
+            }
+        }
+        table.clear();
+    };
     for (const auto& wl : workloads) {
         const std::string k = "workloads." + wl + ".";
         const std::string tag = workloads.size() > 1 ? " (" + wl + ")" : "";
@@ -331,6 +350,7 @@ void print_comparison(std::ostream& os, const std::vector<Variant>& vs) {
                 return at_path(v.stats, "workloads." + wl + ".transfer_bytes").is_number();
             }))
             bench.push_back(wl);
+    if (!bench.empty()) print_table(); // the rows so far, then the engine's own table
     for (const auto& wl : bench) {
         const std::string k = "workloads." + wl + ".";
         os << fmt::format("DMA benchmark '{}', one row per variant:\n", wl);
@@ -363,14 +383,18 @@ void print_comparison(std::ostream& os, const std::vector<Variant>& vs) {
     // Per I/O; variants without any I/O (a VM's set-up) show totals, and the header says so.
     const bool any_io =
         std::any_of(vs.begin(), vs.end(), [](const Variant& v) { return total_ios(v.stats) > 0; });
-    os << (any_io ? "top kernel functions, CPU ns per I/O, exclusive / inclusive:\n"
-                  : "top kernel functions, CPU ns in total (no I/Os), exclusive / inclusive:\n");
+    if (fns.empty()) return; // no variant ran kernel code (a DMA engine on its own)
+    table.emplace_back(any_io ? "top kernel functions, CPU ns per I/O, exclusive / inclusive:"
+                              : "top kernel functions, CPU ns in total (no I/Os), exclusive / "
+                                "inclusive:",
+                       std::vector<std::string>(vs.size()));
     for (const auto& fn : fns)
         row("  " + fn, [&](const auto& s) {
             const double d = std::max(1.0, total_ios(s));
             return fmt::format("{:.0f} / {:.0f}", num(s, "cpu.busy_ns_by_function." + fn) / d,
                                num(s, "cpu.inclusive_ns_by_function." + fn) / d);
         });
+    print_table();
 }
 
 void write_comparison_csv(const std::string& path, const std::vector<Variant>& vs) {
