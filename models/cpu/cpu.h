@@ -14,6 +14,7 @@
 #include "models/common/event_queue.h"
 #include "models/common/resource.h"
 #include "models/common/tlm_ext.h"
+#include "models/common/trace.h"
 #include "models/cpu/stacks.h"
 #include "models/kernel/kfunc.h"
 
@@ -64,6 +65,7 @@ public:
     void iommu_command(IommuCommand& cmd);
 
 private:
+    friend class Cpu;
     struct Frame {
         Fn fn;
         Time entered;
@@ -79,6 +81,7 @@ private:
     };
     Held locks_[4];
     unsigned nlocks_ = 0;
+    Fn outer_ = Fn::kCount; // the first outermost frame left (--trace: names the work item)
 };
 
 // A frame of a call that began in an earlier work item of the same thread (a long ioctl resumed
@@ -134,6 +137,10 @@ public:
         stacks_ = r;
         probe_ = r ? r->probe() : Fn::kCount;
     }
+
+    // Write each work item and kernel function as a slice on its core's track (nullptr: stop).
+    // Not owned.
+    void set_trace(TraceWriter* t);
 
     // Run fn(obj, ctx, arg) on `core` once it is free at or after `at`.
     void post(unsigned core, Time at, Prio prio, Work fn, void* obj, std::uint64_t arg = 0);
@@ -204,6 +211,7 @@ private:
     void wake(std::uint64_t core);
     void run(std::uint32_t idx);
     void msi(int port, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
+    void trace_item(unsigned core, bool irq, Fn outer, Time start, Time end);
 
     CpuParams p_;
     const KernelCosts& costs_;
@@ -215,6 +223,7 @@ private:
     std::vector<Vector> vectors_;
     std::uint32_t next_vector_ = 1; // alloc_msi_vectors hands out from here
     StackRecorder* stacks_ = nullptr;
+    TraceWriter* trace_ = nullptr;
     Fn probe_ = Fn::kCount; // kCount: no probe
     tlm::tlm_generic_payload mmio_tx_;
     tlm::tlm_generic_payload iommu_tx_;

@@ -17,6 +17,7 @@
 #include "models/common/event_queue.h"
 #include "models/common/resource.h"
 #include "models/common/tlm_ext.h"
+#include "models/common/trace.h"
 #include "models/nvme/nvme_queue.h"
 
 #include <cstdint>
@@ -56,6 +57,9 @@ public:
 
     // What the admin command Create I/O SQ/CQ would set up; the queue memory is the host's.
     void create_io_queue(NvmeQueuePair* q);
+    // Write each queue's commands (submission to CQE) and their DMAs, with arrows to the DMAs'
+    // translations, and its depth to a trace (nullptr: stop). Not owned. After create_io_queue.
+    void set_trace(TraceWriter* t);
 
     std::uint64_t commands = 0, reads = 0, writes = 0, bytes_read = 0, bytes_written = 0;
     std::uint64_t dma_errors = 0, msis = 0, sqe_fetches = 0;
@@ -65,6 +69,8 @@ private:
         NvmeQueuePair* q;
         NvmeSqe sqe;
         bool error = false;
+        std::uint64_t trace_id = 0; // --trace: the command's async slice
+        Time trace_begin = 0;
     };
 
     void regs(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
@@ -74,7 +80,7 @@ private:
     // DMA at absolute time `at`; returns the time the transfer is done (reads) or has left the
     // device (posted writes); sets `ok` false on an error response.
     Time dma(bool write, std::uint64_t addr, std::uint32_t len, unsigned char* data, Time at,
-             bool& ok);
+             bool& ok, const char* what = "data");
     // Data DMA of a command over its PRPs, page by page.
     Time dma_data(Cmd& c, bool to_host, Time at);
     Time flash(const NvmeSqe& sqe, Time at);
@@ -96,6 +102,10 @@ private:
     std::vector<std::uint64_t> data_buf_;
     std::uint32_t msi_buf_ = 0;
     tlm::tlm_generic_payload msi_tx_;
+    TraceWriter* trace_ = nullptr;
+    const Cmd* trace_cmd_ = nullptr;    // the command whose DMAs are being issued
+    std::vector<unsigned> trace_depth_; // per queue, commands fetched and not completed
+    void trace_depth(const NvmeQueuePair& q, int delta, Time at);
 };
 
 } // namespace iosim

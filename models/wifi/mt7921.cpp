@@ -104,6 +104,11 @@ void Mt7921::doorbell(DmaRing& r, std::uint32_t v) {
 
 // ------------------------------------------------------------------ DMA and interrupts
 
+void Mt7921::set_trace(TraceWriter* t) {
+    trace_ = t;
+    if (t) t->process(TraceWriter::kPidWifi, name(), 5);
+}
+
 Time Mt7921::dma(bool write, std::uint64_t addr, std::uint32_t len, Time at) {
     const Time now = sim_now();
     assert(len <= buf_.size());
@@ -114,8 +119,12 @@ Time Mt7921::dma(bool write, std::uint64_t addr, std::uint32_t len, Time at) {
     tx_.set_streaming_width(len);
     tx_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
     sc_core::sc_time d = to_sc(at > now ? at - now : 0);
+    if (trace_) trace_->dma_begin();
     out_dma->b_transport(tx_, d);
     if (tx_.get_response_status() != tlm::TLM_OK_RESPONSE) ++dma_errors;
+    if (trace_)
+        trace_->dma_end(TraceWriter::kPidWifi, write ? "DMA write" : "DMA read", std::max(at, now),
+                        now + d.value());
     return now + d.value();
 }
 

@@ -26,6 +26,7 @@
 #pragma once
 #include "models/common/event_queue.h"
 #include "models/common/tlm_ext.h"
+#include "models/common/trace.h"
 #include "models/wifi/air.h"
 #include "models/wifi/ring.h"
 
@@ -99,6 +100,8 @@ public:
 
     // What the driver's probe programs (ring bases and sizes, the MSI vector).
     void attach(const Mt7921Rings& r);
+    // Write the device's DMAs, with arrows to their translations, to a trace (nullptr: stop).
+    void set_trace(TraceWriter* t);
     // An RX flow from the AP: `ip_bytes` per packet at `bits_per_s` of IP packets (0: saturating,
     // the AP always has a full aggregate). Returns the flow id carried in Mt76RxInfo::flow.
     std::uint32_t add_rx_flow(std::uint32_t ip_bytes, double bits_per_s, Time start = 0);
@@ -174,6 +177,7 @@ private:
     std::vector<unsigned char> buf_;
     std::uint32_t msi_buf_ = 0;
     tlm::tlm_generic_payload msi_tx_;
+    TraceWriter* trace_ = nullptr;
 };
 
 } // namespace iosim
