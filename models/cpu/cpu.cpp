@@ -11,7 +11,8 @@ namespace iosim {
 
 // ---------------------------------------------------------------- ExecCtx
 
-ExecCtx::ExecCtx(Cpu& cpu, unsigned core, Time start) : cpu_(cpu), core_(core), t_(start) {}
+ExecCtx::ExecCtx(Cpu& cpu, unsigned core, Time start)
+    : cpu_(cpu), core_(core), t_(start), trace_(cpu.trace_) {}
 
 ExecCtx::~ExecCtx() {
     assert(depth_ == 0 && "kernel frame left open");
@@ -39,11 +40,12 @@ void ExecCtx::leave() {
     assert(depth_ > 0);
     const Frame& fr = frames_[--depth_];
     cpu_.acct_.incl_ps[static_cast<std::size_t>(fr.fn)] += t_ - fr.entered;
-    if (cpu_.trace_) {
-        cpu_.trace_->slice(TraceWriter::kPidCpu, core_, "kernel", fn_name(fr.fn), fr.entered, t_);
-        if (depth_ == 0 && (outer_ == Fn::kCount || StackRecorder::user_space(outer_)))
-            outer_ = fr.fn;
-    }
+    if (trace_) trace_leave(fr); // last, out of line: a tail call, leave() stays lean
+}
+
+void ExecCtx::trace_leave(const Frame& fr) {
+    trace_->slice(TraceWriter::kPidCpu, core_, "kernel", fn_name(fr.fn), fr.entered, t_);
+    if (depth_ == 0 && (outer_ == Fn::kCount || StackRecorder::user_space(outer_))) outer_ = fr.fn;
 }
 
 void ExecCtx::work(Fn f, std::uint64_t units) {

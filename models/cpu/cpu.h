@@ -81,7 +81,9 @@ private:
     };
     Held locks_[4];
     unsigned nlocks_ = 0;
+    TraceWriter* trace_;    // the Cpu's, copied: one load fewer per leave()
     Fn outer_ = Fn::kCount; // the first outermost frame left (--trace: names the work item)
+    [[gnu::noinline]] void trace_leave(const Frame& fr);
 };
 
 // A frame of a call that began in an earlier work item of the same thread (a long ioctl resumed

@@ -88,13 +88,15 @@ Time NvmeCtrl::dma(bool write, std::uint64_t addr, std::uint32_t len, unsigned c
         ok = false;
         ++dma_errors;
     }
-    if (trace_) {
-        const Cmd* c = trace_cmd_;
-        trace_->dma_end(TraceWriter::kPidNvme + (c ? c->q->qid : 0u), what, at, now + d.value(),
-                        c ? c->trace_id : 0, "nvme",
-                        c && c->sqe.opcode == NvmeOpcode::Read ? "read" : "write");
-    }
+    if (trace_) trace_dma(what, at, now + d.value());
     return now + d.value();
+}
+
+// Out of line, so that dma() stays small enough to inline where the trace is off.
+void NvmeCtrl::trace_dma(const char* what, Time b, Time e) {
+    const Cmd* c = trace_cmd_;
+    trace_->dma_end(TraceWriter::kPidNvme + (c ? c->q->qid : 0u), what, b, e, c ? c->trace_id : 0,
+                    "nvme", c && c->sqe.opcode == NvmeOpcode::Read ? "read" : "write");
 }
 
 std::uint32_t NvmeCtrl::alloc_cmd() {
