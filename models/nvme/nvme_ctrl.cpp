@@ -25,19 +25,22 @@ void NvmeCtrl::create_io_queue(NvmeQueuePair* q) {
         coalesce_armed_.resize(q->qid + 1u, false);
     }
     queues_[q->qid] = q;
+    if (trace_) trace_queue(*q); // SPDK creates its queues during the run
 }
 
 void NvmeCtrl::set_trace(TraceWriter* t) {
     trace_ = t;
-    trace_depth_.assign(queues_.size(), 0);
     if (!t) return;
-    const std::string dev = name();
     for (const NvmeQueuePair* q : queues_)
-        if (q)
-            t->process(TraceWriter::kPidNvme + q->qid,
-                       dev + " queue " + std::to_string(q->qid) +
-                           (q->irq_enabled ? "" : " (polled)"),
-                       static_cast<int>(TraceWriter::kPidNvme + q->qid));
+        if (q) trace_queue(*q);
+}
+
+void NvmeCtrl::trace_queue(const NvmeQueuePair& q) {
+    if (trace_depth_.size() <= q.qid) trace_depth_.resize(q.qid + 1u, 0);
+    trace_->process(TraceWriter::kPidNvme + q.qid,
+                    std::string(name()) + " queue " + std::to_string(q.qid) +
+                        (q.irq_enabled ? "" : " (polled)"),
+                    static_cast<int>(TraceWriter::kPidNvme + q.qid));
 }
 
 // Commands the controller holds, from the SQE fetch to the end of the flash work (both at the

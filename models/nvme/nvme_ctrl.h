@@ -106,6 +106,7 @@ private:
     const Cmd* trace_cmd_ = nullptr;    // the command whose DMAs are being issued
     std::vector<unsigned> trace_depth_; // per queue, commands fetched and not completed
     void trace_depth(const NvmeQueuePair& q, int delta, Time at);
+    void trace_queue(const NvmeQueuePair& q); // names its track group
     [[gnu::noinline]] void trace_dma(const char* what, Time b, Time e);
 };
 

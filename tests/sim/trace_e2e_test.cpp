@@ -303,6 +303,28 @@ TEST(TraceE2e, WifiTimelineIsWellFormed) {
     EXPECT_TRUE(kinds.count("hardirq"));
 }
 
+// SPDK creates its polled queues during the run (after --trace is set up): they get their track
+// groups and depth counters too.
+TEST(TraceE2e, SpdkPolledQueuesAreTraced) {
+    TempDir tmp;
+    const std::string file = tmp / "spdk.json";
+    const Traced t = run_traced(tmp,
+                                {config("vfio_spdk.yaml"), "--set", "platform.iommu.mode=strict",
+                                 "-q", "--trace-window", "300us"},
+                                file);
+    const Summary s = check_structure(t.trace, kWarmupNs, kWarmupNs + 300000);
+    std::size_t commands = 0;
+    for (unsigned q = 1; q < 8; ++q)
+        commands += count_async(s, kPidNvme + q, "nvme");
+    EXPECT_GT(commands, 20u);
+    std::size_t polled = 0;
+    for (const json& e : t.trace["traceEvents"])
+        polled += e["ph"] == "M" && e["name"] == "process_name" &&
+                  e["args"]["name"].get<std::string>().find("(polled)") != std::string::npos;
+    EXPECT_EQ(polled, 2u); // one queue pair per SPDK job
+    EXPECT_GT(s.flows, 20u);
+}
+
 // A compare writes one trace per variant, named after it.
 TEST(TraceE2e, CompareWritesOneTracePerVariant) {
     TempDir tmp;
