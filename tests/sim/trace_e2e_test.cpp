@@ -15,6 +15,7 @@
 #include <tuple>
 #include <vector>
 
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 namespace simtest {
@@ -185,6 +186,37 @@ std::size_t count_async(const Summary& s, unsigned pid, const std::string& cat) 
     for (const auto& [key, sl] : s.async)
         n += std::get<0>(key) == pid && std::get<1>(key) == cat;
     return n;
+}
+
+// The checker itself finds what it must: a slice that overlaps another without nesting, a flow
+// with no start, an event outside the window, an async slice that never ends.
+TEST(TraceChecker, CatchesMalformedTraces) {
+    auto trace = [](const std::string& events) {
+        return json::parse(R"({"displayTimeUnit":"ns","traceEvents":[)" + events + "]}");
+    };
+    EXPECT_NO_FATAL_FAILURE(check_structure(
+        trace(R"({"ph":"X","pid":1,"tid":0,"cat":"item","name":"a","ts":1.0,"dur":2.0},
+                 {"ph":"X","pid":1,"tid":0,"cat":"kernel","name":"b","ts":1.5,"dur":1.0})"),
+        0, 10000));
+    EXPECT_NONFATAL_FAILURE(
+        check_structure(trace(R"({"ph":"X","pid":2,"tid":1,"name":"a","ts":1.0,"dur":2.0},
+                     {"ph":"X","pid":2,"tid":1,"name":"b","ts":2.0,"dur":2.0})"),
+                        0, 10000),
+        "without nesting");
+    EXPECT_NONFATAL_FAILURE(
+        check_structure(
+            trace(R"({"ph":"X","pid":2,"tid":1,"name":"w","ts":1.0,"dur":1.0,"bind_id":5,
+                      "flow_in":true})"),
+            0, 10000),
+        "flow 5");
+    EXPECT_NONFATAL_FAILURE(
+        check_structure(trace(R"({"ph":"X","pid":2,"tid":1,"name":"w","ts":9.5,"dur":1.0})"), 0,
+                        10000),
+        "(end) <= (hi)");
+    EXPECT_NONFATAL_FAILURE(
+        check_structure(trace(R"({"ph":"b","pid":10,"cat":"nvme","name":"read","id":1,"ts":1.0})"),
+                        0, 10000),
+        "never end");
 }
 
 struct Traced {
