@@ -109,7 +109,7 @@ void Mt7921::set_trace(TraceWriter* t) {
     if (t) t->process(TraceWriter::kPidWifi, name(), 5);
 }
 
-Time Mt7921::dma(bool write, std::uint64_t addr, std::uint32_t len, Time at) {
+Time Mt7921::dma(bool write, std::uint64_t addr, std::uint32_t len, Time at, const char* what) {
     const Time now = sim_now();
     assert(len <= buf_.size());
     tx_.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
@@ -122,9 +122,7 @@ Time Mt7921::dma(bool write, std::uint64_t addr, std::uint32_t len, Time at) {
     if (trace_) trace_->dma_begin();
     out_dma->b_transport(tx_, d);
     if (tx_.get_response_status() != tlm::TLM_OK_RESPONSE) ++dma_errors;
-    if (trace_)
-        trace_->dma_end(TraceWriter::kPidWifi, write ? "DMA write" : "DMA read", std::max(at, now),
-                        now + d.value());
+    if (trace_) trace_->dma_end(TraceWriter::kPidWifi, what, std::max(at, now), now + d.value());
     return now + d.value();
 }
 
@@ -158,12 +156,13 @@ void Mt7921::tx_fetch(std::uint64_t) {
         // Descriptor reads go one after the other; each one's TXWI and data reads overlap with
         // the next descriptor's read (the link serialises their bytes).
         const Time issued = std::max(now, tx_issue_free_);
-        const Time desc_done = dma(false, r.desc_addr(*slot), kMt76DescBytes, issued);
+        const Time desc_done =
+            dma(false, r.desc_addr(*slot), kMt76DescBytes, issued, "TX descriptor");
         ++desc_fetches;
         tx_issue_free_ = desc_done;
         const Time start = desc_done + p_.fw_latency;
-        const Time txwi_done = dma(false, d.buf0, d.len0, start);
-        const Time data_done = dma(false, d.buf1, d.len1, start);
+        const Time txwi_done = dma(false, d.buf0, d.len0, start, "TXWI");
+        const Time data_done = dma(false, d.buf1, d.len1, start, "TX data");
         events_.schedule<&Mt7921::tx_ready>(std::max(txwi_done, data_done), this, *slot);
     }
 }
@@ -174,7 +173,8 @@ void Mt7921::tx_ready(std::uint64_t slot) {
     const std::uint32_t ip = d.len1 > kEthHeaderBytes ? d.len1 - kEthHeaderBytes : d.len1;
     sta_queue_.push_back({ip, d.token, sim_now()});
     r.complete(); // DMA_DONE: the driver may reclaim the descriptor (not the buffer)
-    dma(true, r.desc_addr(static_cast<std::uint32_t>(slot)), kMt76DescBytes, sim_now());
+    dma(true, r.desc_addr(static_cast<std::uint32_t>(slot)), kMt76DescBytes, sim_now(),
+        "TX DMA_DONE");
     air_kick();
 }
 
@@ -300,8 +300,8 @@ void Mt7921::write_rx() {
         RxWrite& w = rx_pending_.front();
         const DmaDesc& d = r.desc(*slot);
         Time t = std::max(now, rx_dma_free_);
-        t = dma(true, d.buf0, std::min(w.len, d.len0), t);
-        t = dma(true, r.desc_addr(*slot), kMt76DescBytes, t); // DMA_DONE write-back
+        t = dma(true, d.buf0, std::min(w.len, d.len0), t, "RX frame");
+        t = dma(true, r.desc_addr(*slot), kMt76DescBytes, t, "RX DMA_DONE"); // write-back
         rx_dma_free_ = t;
         r.complete(w.len);
         Mt76RxInfo& info = (*rings_.rx_info)[*slot];

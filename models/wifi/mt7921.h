@@ -152,7 +152,8 @@ private:
     void write_rx();
     void set_status(std::uint32_t bits, Time at);
     void update_irq(Time at);
-    Time dma(bool write, std::uint64_t addr, std::uint32_t len, Time at);
+    Time dma(bool write, std::uint64_t addr, std::uint32_t len, Time at,
+             const char* what = "DMA"); // `what`: its name in the trace
 
     Mt7921Params p_;
     AirChannel air_;
