@@ -4,7 +4,9 @@
 // Exit status: 0 ok, 1 simulation or internal error, 2 usage or configuration error.
 // A config with a `compare:` section runs each variant as its own process (SystemC elaborates
 // once per process), up to -j at a time, and prints the comparison.
+#include "models/common/trace.h"
 #include "sim/config/config.h"
+#include "sim/config/units.h"
 #include "sim/outputs.h"
 #include "sim/platform.h"
 #include "sim/run.h"
@@ -46,6 +48,8 @@ struct Cli {
     std::string topology; // --topology FILE ("-": stdout)
     std::string stacks;   // --stacks FILE ("-": stdout)
     std::string stacks_probe = "iommu_iova_to_phys";
+    std::string trace;                // --trace FILE
+    std::string trace_window = "1ms"; // --trace-window SPEC
     bool validate = false, print_config = false, list_params = false;
     std::string format = "text";
     bool quiet = false, verbose = false, progress = false;
@@ -71,6 +75,48 @@ nlohmann::json manifest_base(int argc, char** argv, const iosim::cfg::Config& c)
                      {"systemc", sc_core::sc_version()},
                      {"compiler", __VERSION__}};
     return m;
+}
+
+// ------------------------------------------------------------------ --trace-window
+
+// The part of the run --trace writes, in times from the end of warm-up (where the measured window
+// and the statistics start): `DURATION` is [0, DURATION], `START:END` and `START:` (to the end of
+// the run, drain included) say where it starts, `all` is the whole run from time 0, warm-up and
+// drain included. The default, 1ms, keeps a trace of the headline config to a few tens of MB.
+struct TraceWindow {
+    bool all = false;
+    iosim::Time start = 0, end = iosim::kNever; // from the end of warm-up
+};
+
+// Throws iosim::cfg::ValueError with what is wrong.
+TraceWindow parse_trace_window(const std::string& spec) {
+    TraceWindow w;
+    if (spec == "all") {
+        w.all = true;
+        return w;
+    }
+    const auto colon = spec.find(':');
+    if (colon == std::string::npos) {
+        w.end = iosim::cfg::parse_time(spec);
+        if (w.end == 0) throw iosim::cfg::ValueError("an empty window writes nothing");
+        return w;
+    }
+    if (spec.find(':', colon + 1) != std::string::npos)
+        throw iosim::cfg::ValueError("more than one ':'");
+    w.start = iosim::cfg::parse_time(spec.substr(0, colon));
+    if (colon + 1 < spec.size()) {
+        w.end = iosim::cfg::parse_time(spec.substr(colon + 1));
+        if (w.end <= w.start) throw iosim::cfg::ValueError("the end is not after the start");
+    }
+    return w;
+}
+
+// FILE with the variant's name before its extension: t.json -> t.strict.json.
+std::string trace_file_of_variant(const std::string& file, const std::string& variant) {
+    const std::filesystem::path p(file);
+    std::filesystem::path out = p.parent_path() / p.stem();
+    out += "." + variant + p.extension().string();
+    return out.string();
 }
 
 // ------------------------------------------------------------------ one run
@@ -115,6 +161,22 @@ int run_one(const Cli& cli, const iosim::cfg::Config& c, int argc, char** argv) 
             stacks = std::make_unique<iosim::StackRecorder>(probe);
             platform.cpu().set_stack_recorder(stacks.get());
         }
+        // --trace: the file is opened before the run, so that a mistake costs no simulation.
+        std::unique_ptr<iosim::TraceWriter> trace;
+        if (!cli.trace.empty()) {
+            const TraceWindow w = parse_trace_window(cli.trace_window); // checked in sc_main
+            const iosim::Time warmup = c.time("sim.warmup");
+            const iosim::Time begin = w.all ? 0 : warmup + w.start;
+            const iosim::Time end =
+                w.all || w.end == iosim::kNever ? iosim::kNever : warmup + w.end;
+            try {
+                trace = std::make_unique<iosim::TraceWriter>(cli.trace, begin, end);
+            } catch (const std::runtime_error& e) {
+                std::cerr << "sim: error: --trace " << e.what() << '\n';
+                return kExitUsage;
+            }
+            platform.set_trace(trace.get());
+        }
         iosim::RunOptions ro;
         ro.progress = cli.progress;
         ro.progress_auto = !cli.quiet;
@@ -125,6 +187,23 @@ int run_one(const Cli& cli, const iosim::cfg::Config& c, int argc, char** argv) 
             iosim::write_run_outputs(cli.out_dir, r.stats, c.dump_yaml(), manifest);
             std::ofstream faults(std::filesystem::path(cli.out_dir) / "faults.json");
             faults << platform.fault_log().dump(2) << '\n';
+        }
+        if (trace) {
+            platform.set_trace(nullptr);
+            trace->close();
+            if (!cli.quiet) {
+                const iosim::Time now = sc_core::sc_time_stamp().value();
+                const iosim::Time warmup = c.time("sim.warmup");
+                const iosim::Time b = std::min(trace->begin(), now);
+                const iosim::Time e = std::min(trace->end(), now);
+                auto rel = [&](iosim::Time t) {
+                    return t >= warmup ? iosim::cfg::format_time(t - warmup)
+                                       : "-" + iosim::cfg::format_time(warmup - t);
+                };
+                std::cerr << "sim: trace: " << cli.trace << ": " << trace->events() << " events, "
+                          << trace->bytes() << " bytes, for " << rel(b) << " to " << rel(e)
+                          << " after the warm-up (--trace-window " << cli.trace_window << ")\n";
+            }
         }
         if (stacks) {
             // Counted over the whole run (warm-up, window, drain), like a bpftrace session
@@ -240,6 +319,11 @@ int run_compare(const Cli& cli, const iosim::cfg::Config& c, const char* self) {
             args.insert(args.end(), {"--set", s});
         if (!cli.seed.empty()) args.insert(args.end(), {"--seed", cli.seed});
         if (!cli.duration.empty()) args.insert(args.end(), {"--duration", cli.duration});
+        if (!cli.trace.empty())
+            args.insert(args.end(),
+                        {"--trace",
+                         trace_file_of_variant(cli.trace, variant_folder(variants[i].name)),
+                         "--trace-window", cli.trace_window});
         for (const auto& [k, val] : variants[i].settings)
             args.insert(args.end(), {"--set", k + "=" + val});
         args.insert(args.end(), {"--no-compare", "-q", "-o",
@@ -306,6 +390,10 @@ int run_compare(const Cli& cli, const iosim::cfg::Config& c, const char* self) {
         variants[i].stats = nlohmann::json::parse(f);
         ok.push_back(variants[i]);
     }
+    if (!cli.trace.empty() && !cli.quiet)
+        for (const auto& v : ok)
+            std::cerr << "sim: trace of variant '" << v.name
+                      << "': " << trace_file_of_variant(cli.trace, variant_folder(v.name)) << '\n';
     if (!ok.empty()) {
         if (!cli.quiet) iosim::print_comparison(std::cout, ok);
         if (!temp) iosim::write_comparison_csv((fs::path(base) / "comparison.csv").string(), ok);
@@ -340,6 +428,14 @@ int sc_main(int argc, char* argv[]) {
     app.add_option("--stacks-probe", cli.stacks_probe,
                    "the kernel function whose callers --stacks counts (default: "
                    "iommu_iova_to_phys), or all: the stack of every leaf call");
+    app.add_option("--trace", cli.trace,
+                   "write a Chrome/Perfetto trace-event JSON timeline (cores, kernel functions, "
+                   "NVMe commands and DMAs, IOMMU walks and commands, counters) to FILE; a compare "
+                   "writes one per variant, FILE with the variant's name inserted");
+    auto* trace_window_opt =
+        app.add_option("--trace-window", cli.trace_window,
+                       "the part of the run --trace writes, in times from the end of warm-up: "
+                       "DURATION, START:END, START: or all (default: 1ms)");
     app.add_flag("--list-params", cli.list_params, "print every configuration key and exit");
     app.add_option("--format", cli.format, "format of --list-params: text or md")
         ->check(CLI::IsMember({"text", "md"}));
@@ -357,6 +453,23 @@ int sc_main(int argc, char* argv[]) {
         return kExitUsage;
     }
 
+    if (cli.trace == "-") {
+        std::cerr << "sim: error: --trace -: the trace is written to a file, not to stdout\n";
+        return kExitUsage;
+    }
+    try {
+        (void)parse_trace_window(cli.trace_window);
+    } catch (const iosim::cfg::ValueError& e) {
+        std::cerr << "sim: error: --trace-window '" << cli.trace_window << "': " << e.what()
+                  << " (the option takes DURATION, START:END, START: or all, in times from the "
+                     "end of warm-up, like 1ms or 200us:700us)\n";
+        return kExitUsage;
+    }
+    if (trace_window_opt->count() && cli.trace.empty()) {
+        std::cerr << "sim: error: --trace-window bounds the trace of --trace FILE, which is not "
+                     "given\n";
+        return kExitUsage;
+    }
     if (cli.list_params) {
         std::cout << iosim::cfg::list_params(cli.format == "md");
         return kExitOk;

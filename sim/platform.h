@@ -55,6 +55,15 @@ public:
     // The VFIO container of the process nvme0 is assigned to (ioengine spdk or type vm), or null.
     VfioDriver* vfio() { return vfio_.get(); }
 
+    // --trace: the cores, the IOMMU, the NVMe queues and the Wi-Fi device write their timeline
+    // to `t` (nullptr: none). Not owned.
+    void set_trace(TraceWriter* t) {
+        cpu_->set_trace(t);
+        iommu_->set_trace(t);
+        nvme_->set_trace(t);
+        if (wifi_) wifi_->set_trace(t);
+    }
+
     std::uint64_t ios_completed() const;
     std::uint64_t ios_inflight() const;
     bool workloads_finished() const;

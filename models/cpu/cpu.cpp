@@ -1,7 +1,9 @@
 #include "models/cpu/cpu.h"
 
 #include <cassert>
+#include <cstdio>
 #include <cstring>
+#include <string>
 
 #include <tlm_utils/tlm_quantumkeeper.h>
 
@@ -9,7 +11,8 @@ namespace iosim {
 
 // ---------------------------------------------------------------- ExecCtx
 
-ExecCtx::ExecCtx(Cpu& cpu, unsigned core, Time start) : cpu_(cpu), core_(core), t_(start) {}
+ExecCtx::ExecCtx(Cpu& cpu, unsigned core, Time start)
+    : cpu_(cpu), core_(core), t_(start), trace_(cpu.trace_) {}
 
 ExecCtx::~ExecCtx() {
     assert(depth_ == 0 && "kernel frame left open");
@@ -35,6 +38,7 @@ void ExecCtx::leave() {
     const Frame& fr = frames_[--depth_];
     cpu_.acct_.incl_ps[static_cast<std::size_t>(fr.fn)] += t_ - fr.entered;
     if (cpu_.stacks_) stack_leave(fr);
+    if (trace_) trace_leave(fr); // last, out of line: a tail call, leave() stays lean
 }
 
 void ExecCtx::enter_frame(Fn f, bool call) {
@@ -71,6 +75,11 @@ void ExecCtx::record_stack(unsigned depth) {
     for (unsigned i = 0; i < depth; ++i)
         stack[n++] = frames_[i].fn;
     cpu_.stacks_->record(stack, n);
+}
+
+void ExecCtx::trace_leave(const Frame& fr) {
+    trace_->slice(TraceWriter::kPidCpu, core_, "kernel", fn_name(fr.fn), fr.entered, t_);
+    if (depth_ == 0 && (outer_ == Fn::kCount || StackRecorder::user_space(outer_))) outer_ = fr.fn;
 }
 
 void ExecCtx::work(Fn f, std::uint64_t units) {
@@ -234,13 +243,16 @@ void Cpu::run(std::uint32_t idx) {
     ++items;
     if (it.prio == Prio::Irq) ++irqs;
     Time end;
+    Fn outer;
     {
         ExecCtx ctx(*this, it.core, start);
         if (stacks_) stacks_begin(ctx, it, c, start);
         it.fn(it.obj, ctx, it.arg);
         end = ctx.now();
+        outer = ctx.outer_;
     }
     if (stacks_ && it.prio == Prio::Thread) c.log_end = end;
+    if (trace_) trace_item(it.core, it.prio == Prio::Irq, outer, start, end);
     c.busy_until = end;
     busy_ps[it.core] += end - start;
 }
@@ -266,6 +278,48 @@ void Cpu::stacks_begin(ExecCtx& ctx, const Item& it, Core& c, Time start) {
         }
     }
     ctx.set_interrupted(c.interrupted.data(), static_cast<unsigned>(c.interrupted.size()));
+}
+
+void Cpu::set_trace(TraceWriter* t) {
+    trace_ = t;
+    if (!t) return;
+    t->process(TraceWriter::kPidCpu, "CPU", 0);
+    for (unsigned c = 0; c < cores(); ++c)
+        t->thread(TraceWriter::kPidCpu, c, "core " + std::to_string(c), static_cast<int>(c));
+}
+
+// A work item, named by what it is (its first outermost kernel function tells).
+void Cpu::trace_item(unsigned core, bool irq, Fn outer, Time start, Time end) {
+    std::string_view kind = irq ? "hardirq" : "kthread";
+    switch (outer) {
+    case Fn::entry_SYSCALL_64:
+        kind = "syscall";
+        break;
+    case Fn::net_rx_action:
+    case Fn::mt7921_irq_tasklet:
+    case Fn::__napi_poll:
+        kind = "softirq";
+        break;
+    case Fn::fq_flush_timeout:
+        kind = "timer";
+        break;
+    case Fn::fio:
+    case Fn::iperf:
+    case Fn::spdk_nvme_ns_cmd_read:
+    case Fn::spdk_nvme_ns_cmd_write:
+    case Fn::spdk_nvme_qpair_process_completions:
+        kind = "user";
+        break;
+    default:
+        break;
+    }
+    char args[96] = "";
+    if (outer != Fn::kCount) {
+        const std::string_view n = fn_name(outer);
+        std::snprintf(args, sizeof(args), "\"first\":\"%.*s\"", static_cast<int>(n.size()),
+                      n.data());
+    }
+    trace_->slice(TraceWriter::kPidCpu, core, "item", kind, start, end, args);
 }
 
 void Cpu::msi(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {

@@ -14,6 +14,7 @@
 #include "models/common/event_queue.h"
 #include "models/common/resource.h"
 #include "models/common/tlm_ext.h"
+#include "models/common/trace.h"
 #include "models/cpu/stacks.h"
 #include "models/kernel/kfunc.h"
 
@@ -82,6 +83,7 @@ public:
     void set_log(std::vector<Transition>* log) { log_ = log; }
 
 private:
+    friend class Cpu;
     struct Frame {
         Fn fn;
         bool call;   // a call (not a frame resumed by KResume)
@@ -107,6 +109,9 @@ private:
     };
     Held locks_[4];
     unsigned nlocks_ = 0;
+    TraceWriter* trace_;    // the Cpu's, copied: one load fewer per leave()
+    Fn outer_ = Fn::kCount; // the first outermost frame left (--trace: names the work item)
+    [[gnu::noinline]] void trace_leave(const Frame& fr);
 };
 
 // A frame of a call that began in an earlier work item of the same thread (a long ioctl resumed
@@ -185,6 +190,10 @@ public:
         leaves_ = r && r->all_leaves();
     }
 
+    // Write each work item and kernel function as a slice on its core's track (nullptr: stop).
+    // Not owned.
+    void set_trace(TraceWriter* t);
+
     // Run fn(obj, ctx, arg) on `core` once it is free at or after `at`.
     void post(unsigned core, Time at, Prio prio, Work fn, void* obj, std::uint64_t arg = 0);
     template <auto Method, class T>
@@ -259,6 +268,7 @@ private:
     void wake(std::uint64_t core);
     void run(std::uint32_t idx);
     void msi(int port, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
+    void trace_item(unsigned core, bool irq, Fn outer, Time start, Time end);
 
     CpuParams p_;
     const KernelCosts& costs_;
@@ -272,6 +282,7 @@ private:
     [[gnu::noinline, gnu::cold]] void stacks_begin(ExecCtx& ctx, const Item& it, Core& c,
                                                    Time start);
     StackRecorder* stacks_ = nullptr;
+    TraceWriter* trace_ = nullptr;
     Fn probe_ = Fn::kCount; // kCount: no probe
     bool leaves_ = false;   // --stacks-probe all
     tlm::tlm_generic_payload mmio_tx_;

@@ -3,6 +3,7 @@
 #include "models/common/event_queue.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <stdexcept>
 
 namespace iosim {
@@ -62,6 +63,41 @@ Iommu::Iommu(const sc_core::sc_module_name& name, const IommuParams& p)
     walk_tx_.set_streaming_width(8);
     walk_tx_.set_byte_enable_ptr(nullptr);
     walk_tx_.set_dmi_allowed(false);
+}
+
+void Iommu::set_trace(TraceWriter* t) {
+    trace_ = t;
+    if (!t) return;
+    t->process(TraceWriter::kPidIommu, "IOMMU", 1);
+    t->thread(TraceWriter::kPidIommu, TraceWriter::kTidCmdQueue, "command queue", 0);
+    for (unsigned s = 0; s < walker_free_at_.size(); ++s)
+        t->thread(TraceWriter::kPidIommu, TraceWriter::kTidWalker + s,
+                  "walker " + std::to_string(s), static_cast<int>(1 + s));
+}
+
+// A translation the DMA in flight (TraceWriter::dma_begin) points its arrow at: a walk on its
+// walker slot's track (one after the other there), or an IOTLB hit as an async slice (hits
+// overlap). The arrow exists when the translation is in the window.
+void Iommu::trace_xlate(bool walk, unsigned slot, Time b, Time e, unsigned reads) {
+    const std::uint64_t flow = trace_->dma_flow();
+    const auto dir = flow ? TraceWriter::Flow::In : TraceWriter::Flow::None;
+    bool written;
+    if (walk) {
+        char args[32];
+        std::snprintf(args, sizeof(args), "\"reads\":%u", reads);
+        written = trace_->slice(TraceWriter::kPidIommu, TraceWriter::kTidWalker + slot, "xlate",
+                                "page walk", b, e, args, flow, dir);
+    } else {
+        written = trace_->async(TraceWriter::kPidIommu, "xlate", "IOTLB hit",
+                                flow ? flow : trace_->new_id(), b, e, {}, flow, dir);
+    }
+    if (written && flow) trace_->xlate_traced(e);
+}
+
+// Valid IOTLB entries, sampled when they change, at the SystemC time of the change (the IOTLB
+// changes when the call happens, ahead of the annotated times, which are not in order).
+void Iommu::trace_occupancy() {
+    trace_->counter(TraceWriter::kPidIommu, "IOTLB entries", sim_now(), iotlb_.occupancy());
 }
 
 void Iommu::attach(std::uint16_t requester_id, std::uint16_t domain, const IoPageTable* table,
@@ -135,6 +171,9 @@ IoPageTable::Walk Iommu::walk(const DeviceEntry& dev, std::uint64_t iova, Time& 
     RequesterCounters& pc = pmu_[dev.pmu];
     ++pc.walks;
     pc.walk_reads += w.levels_read - first;
+    if (trace_)
+        trace_xlate(true, static_cast<unsigned>(slot - walker_free_at_.begin()), start, cur,
+                    w.levels_read - first);
     walk_ps += cur - start;
     t = cur;
 
@@ -183,6 +222,7 @@ void Iommu::dma(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     if (const Translation* tr = iotlb_.lookup(dev.domain, iova)) {
         ++pc.hits;
         ++(tr->page_shift == 12 ? hits_4k : hits_2m);
+        if (trace_) trace_xlate(false, 0, t - p_.iotlb_hit_latency, t, 0);
         phys_base = tr->phys_base;
         shift = tr->page_shift;
         perm = tr->perm;
@@ -204,6 +244,7 @@ void Iommu::dma(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
                       Translation{phys_base, static_cast<std::uint8_t>(shift), perm, false});
         ++fills;
         if (shift != 12) ++fills_2m;
+        if (trace_) trace_occupancy();
         if (ext) ext->xlate = DmaExt::Xlate::Walk;
     }
     if ((tx.is_write() && !(perm & kPermWrite)) || (tx.is_read() && !(perm & kPermRead))) {
@@ -271,6 +312,13 @@ void Iommu::regs(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     cmd_busy_ps += service;
     auto g = cmd_proc_.acquire(arrival, service);
     cmd->complete_at = g.end;
+    if (trace_) {
+        static constexpr const char* kName[] = {"INVALIDATE_IOMMU_PAGES", "INVALIDATE_IOMMU_ALL",
+                                                "COMPLETION_WAIT"};
+        trace_->slice(TraceWriter::kPidIommu, TraceWriter::kTidCmdQueue, "iommu_cmd",
+                      kName[static_cast<unsigned>(cmd->op)], g.start, g.end);
+        if (cmd->op != IommuCommand::Op::CompletionWait) trace_occupancy();
+    }
     tx.set_response_status(tlm::TLM_OK_RESPONSE);
 }
 

@@ -21,6 +21,7 @@
 #pragma once
 #include "models/common/resource.h"
 #include "models/common/tlm_ext.h"
+#include "models/common/trace.h"
 #include "models/iommu/io_page_table.h"
 #include "models/iommu/iotlb.h"
 #include "models/iommu/set_assoc_cache.h"
@@ -94,6 +95,9 @@ public:
     void ptes_cleared(std::uint16_t domain, std::uint64_t iova, std::uint64_t size) {
         iotlb_.mark_stale(domain, iova, size);
     }
+    // Write walks (per walker slot), IOTLB hits, commands and the IOTLB occupancy to a trace
+    // (nullptr: stop). Not owned.
+    void set_trace(TraceWriter* t);
 
     // Counters, named as in DESIGN.md's stats contract.
     std::uint64_t translations = 0; // DMAs that needed translation
@@ -145,6 +149,8 @@ private:
     // Walk for `iova`; returns the walk result and advances `t` (absolute) past the reads.
     IoPageTable::Walk walk(const DeviceEntry& dev, std::uint64_t iova, Time& t);
     void fault(tlm::tlm_generic_payload& tx, std::uint16_t rid, IommuFault::Reason r, Time at);
+    void trace_xlate(bool walk, unsigned slot, Time b, Time e, unsigned reads);
+    void trace_occupancy();
 
     IommuParams p_;
     Iotlb iotlb_;
@@ -157,6 +163,7 @@ private:
     std::vector<RequesterCounters> pmu_{1}; // [0]: requesters without counters of their own
     tlm::tlm_generic_payload walk_tx_;
     std::uint64_t walk_buf_ = 0;
+    TraceWriter* trace_ = nullptr;
 };
 
 } // namespace iosim

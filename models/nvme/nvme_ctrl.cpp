@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdio>
 #include <cstring>
+#include <string>
 
 namespace iosim {
 
@@ -34,6 +36,30 @@ void NvmeCtrl::create_io_queue(NvmeQueuePair* q) {
         coalesce_armed_.resize(q->qid + 1u, false);
     }
     queues_[q->qid] = q;
+    if (trace_) trace_queue(*q); // SPDK creates its queues during the run
+}
+
+void NvmeCtrl::set_trace(TraceWriter* t) {
+    trace_ = t;
+    if (!t) return;
+    for (const NvmeQueuePair* q : queues_)
+        if (q) trace_queue(*q);
+}
+
+void NvmeCtrl::trace_queue(const NvmeQueuePair& q) {
+    if (trace_depth_.size() <= q.qid) trace_depth_.resize(q.qid + 1u, 0);
+    trace_->process(TraceWriter::kPidNvme + q.qid,
+                    std::string(name()) + " queue " + std::to_string(q.qid) +
+                        (q.irq_enabled ? "" : " (polled)"),
+                    static_cast<int>(TraceWriter::kPidNvme + q.qid));
+}
+
+// Commands the controller holds, from the SQE fetch to the end of the flash work (both at the
+// SystemC time of the event, so that the samples come in time order).
+void NvmeCtrl::trace_depth(const NvmeQueuePair& q, int delta, Time at) {
+    unsigned& d = trace_depth_[q.qid];
+    d = static_cast<unsigned>(static_cast<int>(d) + delta);
+    trace_->counter(TraceWriter::kPidNvme + q.qid, "queue depth", at, d);
 }
 
 void NvmeCtrl::regs(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
@@ -61,7 +87,7 @@ void NvmeCtrl::regs(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
 }
 
 Time NvmeCtrl::dma(bool write, std::uint64_t addr, std::uint32_t len, unsigned char* data, Time at,
-                   bool& ok) {
+                   bool& ok, const char* what) {
     const Time now = sim_now();
     tx_.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
     tx_.set_address(addr);
@@ -70,12 +96,21 @@ Time NvmeCtrl::dma(bool write, std::uint64_t addr, std::uint32_t len, unsigned c
     tx_.set_streaming_width(len);
     tx_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
     sc_core::sc_time d = to_sc(at - now);
+    if (trace_) trace_->dma_begin();
     out_dma->b_transport(tx_, d);
     if (tx_.get_response_status() != tlm::TLM_OK_RESPONSE) {
         ok = false;
         ++dma_errors;
     }
+    if (trace_) trace_dma(what, at, now + d.value());
     return now + d.value();
+}
+
+// Out of line, so that dma() stays small enough to inline where the trace is off.
+void NvmeCtrl::trace_dma(const char* what, Time b, Time e) {
+    const Cmd* c = trace_cmd_;
+    trace_->dma_end(TraceWriter::kPidNvme + (c ? c->q->qid : 0u), what, b, e, c ? c->trace_id : 0,
+                    "nvme", c && c->sqe.opcode == NvmeOpcode::Read ? "read" : "write");
 }
 
 std::uint32_t NvmeCtrl::alloc_cmd() {
@@ -149,14 +184,20 @@ void NvmeCtrl::fetch(std::uint64_t qid) {
         const std::uint32_t head = q.sq_head;
         q.sq_head = (q.sq_head + 1) % q.depth;
         bool ok = true;
-        // All new SQEs are fetched at once; they queue on the link.
-        Time t = dma(false, q.sq_dma + std::uint64_t{head} * kNvmeSqeBytes, kNvmeSqeBytes, nullptr,
-                     now, ok);
-        ++sqe_fetches;
         const std::uint32_t ci = alloc_cmd();
         Cmd& c = cmds_[ci];
         c.q = &q;
         c.sqe = q.sq[head];
+        if (trace_) {
+            c.trace_id = trace_->new_id();
+            c.trace_begin = now;
+            trace_cmd_ = &c;
+            trace_depth(q, +1, now);
+        }
+        // All new SQEs are fetched at once; they queue on the link.
+        Time t = dma(false, q.sq_dma + std::uint64_t{head} * kNvmeSqeBytes, kNvmeSqeBytes, nullptr,
+                     now, ok, "SQE fetch");
+        ++sqe_fetches;
         c.error = !ok;
         ++commands;
         c.inject = false;
@@ -168,7 +209,7 @@ void NvmeCtrl::fetch(std::uint64_t qid) {
         t = fw_.acquire(t, p_.cmd_latency).end;
         if (c.sqe.prp_count > 2) {
             bool lok = true;
-            t = dma(false, c.sqe.prp2, 8 * (c.sqe.prp_count - 1), nullptr, t, lok);
+            t = dma(false, c.sqe.prp2, 8 * (c.sqe.prp_count - 1), nullptr, t, lok, "PRP list");
             if (!lok) c.error = true;
         }
         Time done;
@@ -186,11 +227,16 @@ void NvmeCtrl::fetch(std::uint64_t qid) {
         }
         events_.schedule<&NvmeCtrl::complete>(done, this, ci);
     }
+    trace_cmd_ = nullptr;
 }
 
 void NvmeCtrl::complete(std::uint64_t ci) {
     Cmd& c = cmds_[ci];
     Time t = sim_now();
+    if (trace_) {
+        trace_cmd_ = &c;
+        trace_depth(*c.q, -1, t);
+    }
     if (c.sqe.opcode == NvmeOpcode::Read && !c.error) t = dma_data(c, true, t);
     post_cqe(c, t);
     if (c.inject && inject_.params().kind == DmaInjectParams::Kind::UseAfterUnmap) {
@@ -207,6 +253,7 @@ void NvmeCtrl::complete(std::uint64_t ci) {
         strays_[slot] = {c.sqe.opcode == NvmeOpcode::Read, c.sqe.prp1, first_page_bytes(c.sqe)};
         events_.schedule<&NvmeCtrl::stray_event>(t + inject_.params().delay, this, slot);
     }
+    trace_cmd_ = nullptr;
     free_cmds_.push_back(static_cast<std::uint32_t>(ci));
 }
 
@@ -238,7 +285,15 @@ void NvmeCtrl::post_cqe(Cmd& c, Time at) {
     q.cq[q.cq_tail] = {c.sqe.cid, static_cast<std::uint16_t>(c.error ? 0x4 : 0)};
     bool ok = true;
     Time t = dma(true, q.cq_dma + std::uint64_t{q.cq_tail} * kNvmeCqeBytes, kNvmeCqeBytes, nullptr,
-                 at, ok);
+                 at, ok, "CQE post");
+    if (trace_) {
+        char args[64];
+        std::snprintf(args, sizeof(args), "\"cid\":%u,\"bytes\":%llu", unsigned{c.sqe.cid},
+                      static_cast<unsigned long long>(c.sqe.bytes));
+        trace_->async(TraceWriter::kPidNvme + q.qid, "nvme",
+                      c.sqe.opcode == NvmeOpcode::Read ? "read" : "write", c.trace_id,
+                      c.trace_begin, t, args);
+    }
     if (!q.cq_posted_at.empty()) q.cq_posted_at[q.cq_tail] = t;
     q.cq_tail = (q.cq_tail + 1) % q.depth;
     if (!q.irq_enabled) return; // a polled queue: the host finds the CQE by its phase bit

@@ -18,6 +18,7 @@
 #include "models/common/event_queue.h"
 #include "models/common/resource.h"
 #include "models/common/tlm_ext.h"
+#include "models/common/trace.h"
 #include "models/nvme/nvme_queue.h"
 
 #include <cstdint>
@@ -60,6 +61,9 @@ public:
     void create_io_queue(NvmeQueuePair* q);
     // Injected use-after-unmap DMAs scheduled and not yet issued (the run's drain waits for them).
     std::size_t strays_pending() const { return strays_.size() - free_strays_.size(); }
+    // Write each queue's commands (submission to CQE) and their DMAs, with arrows to the DMAs'
+    // translations, and its depth to a trace (nullptr: stop). Not owned. After create_io_queue.
+    void set_trace(TraceWriter* t);
 
     std::uint64_t commands = 0, reads = 0, writes = 0, bytes_read = 0, bytes_written = 0;
     std::uint64_t dma_errors = 0, msis = 0, sqe_fetches = 0;
@@ -71,7 +75,9 @@ private:
         NvmeQueuePair* q;
         NvmeSqe sqe;
         bool error = false;
-        bool inject = false; // chosen by the injector
+        bool inject = false;        // chosen by the injector
+        std::uint64_t trace_id = 0; // --trace: the command's async slice
+        Time trace_begin = 0;
     };
     struct Stray {
         bool write;
@@ -86,7 +92,7 @@ private:
     // DMA at absolute time `at`; returns the time the transfer is done (reads) or has left the
     // device (posted writes); sets `ok` false on an error response.
     Time dma(bool write, std::uint64_t addr, std::uint32_t len, unsigned char* data, Time at,
-             bool& ok);
+             bool& ok, const char* what = "data");
     // Data DMA of a command over its PRPs, page by page.
     Time dma_data(Cmd& c, bool to_host, Time at);
     Time flash(const NvmeSqe& sqe, Time at);
@@ -116,6 +122,12 @@ private:
     std::vector<std::uint64_t> stray_buf_;
     std::vector<Stray> strays_; // use_after_unmap: scheduled, by slot
     std::vector<std::uint32_t> free_strays_;
+    TraceWriter* trace_ = nullptr;
+    const Cmd* trace_cmd_ = nullptr;    // the command whose DMAs are being issued
+    std::vector<unsigned> trace_depth_; // per queue, commands fetched and not completed
+    void trace_depth(const NvmeQueuePair& q, int delta, Time at);
+    void trace_queue(const NvmeQueuePair& q); // names its track group
+    [[gnu::noinline]] void trace_dma(const char* what, Time b, Time e);
 };
 
 } // namespace iosim

@@ -109,7 +109,12 @@ void Mt7921::doorbell(DmaRing& r, std::uint32_t v) {
 
 // ------------------------------------------------------------------ DMA and interrupts
 
-Time Mt7921::dma(bool write, std::uint64_t addr, std::uint32_t len, Time at) {
+void Mt7921::set_trace(TraceWriter* t) {
+    trace_ = t;
+    if (t) t->process(TraceWriter::kPidWifi, name(), 5);
+}
+
+Time Mt7921::dma(bool write, std::uint64_t addr, std::uint32_t len, Time at, const char* what) {
     const Time now = sim_now();
     assert(len <= buf_.size());
     tx_.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
@@ -119,9 +124,11 @@ Time Mt7921::dma(bool write, std::uint64_t addr, std::uint32_t len, Time at) {
     tx_.set_streaming_width(len);
     tx_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
     sc_core::sc_time d = to_sc(at > now ? at - now : 0);
+    if (trace_) trace_->dma_begin();
     out_dma->b_transport(tx_, d);
     dma_ok_ = tx_.get_response_status() == tlm::TLM_OK_RESPONSE;
     if (!dma_ok_) ++dma_errors;
+    if (trace_) trace_->dma_end(TraceWriter::kPidWifi, what, std::max(at, now), now + d.value());
     return now + d.value();
 }
 
@@ -175,13 +182,14 @@ void Mt7921::tx_fetch(std::uint64_t) {
         // Descriptor reads go one after the other; each one's TXWI and data reads overlap with
         // the next descriptor's read (the link serialises their bytes).
         const Time issued = std::max(now, tx_issue_free_);
-        const Time desc_done = dma(false, r.desc_addr(*slot), kMt76DescBytes, issued);
+        const Time desc_done =
+            dma(false, r.desc_addr(*slot), kMt76DescBytes, issued, "TX descriptor");
         ++desc_fetches;
         tx_issue_free_ = desc_done;
         const Time start = desc_done + p_.fw_latency;
-        const Time txwi_done = dma(false, d.buf0, d.len0, start);
+        const Time txwi_done = dma(false, d.buf0, d.len0, start, "TXWI");
         bool ok = dma_ok_;
-        const Time data_done = dma(false, d.buf1, d.len1, start);
+        const Time data_done = dma(false, d.buf1, d.len1, start, "TX data");
         tx_failed_[*slot] = !(ok && dma_ok_);
         if (inject_.enabled() && inject_.choose(now)) {
             using K = DmaInjectParams::Kind;
@@ -218,7 +226,8 @@ void Mt7921::tx_ready(std::uint64_t slot) {
         sta_queue_.push_back({ip, d.token, sim_now()});
     }
     r.complete(); // DMA_DONE: the driver may reclaim the descriptor (not the buffer)
-    dma(true, r.desc_addr(static_cast<std::uint32_t>(slot)), kMt76DescBytes, sim_now());
+    dma(true, r.desc_addr(static_cast<std::uint32_t>(slot)), kMt76DescBytes, sim_now(),
+        "TX DMA_DONE");
     if (!failed) air_kick();
 }
 
@@ -355,8 +364,8 @@ void Mt7921::write_rx() {
         RxWrite& w = rx_pending_.front();
         const DmaDesc& d = r.desc(*slot);
         Time t = std::max(now, rx_dma_free_);
-        t = dma(true, d.buf0, std::min(w.len, d.len0), t);
-        t = dma(true, r.desc_addr(*slot), kMt76DescBytes, t); // DMA_DONE write-back
+        t = dma(true, d.buf0, std::min(w.len, d.len0), t, "RX frame");
+        t = dma(true, r.desc_addr(*slot), kMt76DescBytes, t, "RX DMA_DONE"); // write-back
         rx_dma_free_ = t;
         r.complete(w.len);
         Mt76RxInfo& info = (*rings_.rx_info)[*slot];

@@ -27,6 +27,7 @@
 #include "models/common/dma_inject.h"
 #include "models/common/event_queue.h"
 #include "models/common/tlm_ext.h"
+#include "models/common/trace.h"
 #include "models/wifi/air.h"
 #include "models/wifi/ring.h"
 
@@ -106,6 +107,8 @@ public:
 
     // What the driver's probe programs (ring bases and sizes, the MSI vector).
     void attach(const Mt7921Rings& r);
+    // Write the device's DMAs, with arrows to their translations, to a trace (nullptr: stop).
+    void set_trace(TraceWriter* t);
     // An RX flow from the AP: `ip_bytes` per packet at `bits_per_s` of IP packets (0: saturating,
     // the AP always has a full aggregate). Returns the flow id carried in Mt76RxInfo::flow.
     std::uint32_t add_rx_flow(std::uint32_t ip_bytes, double bits_per_s, Time start = 0);
@@ -163,7 +166,8 @@ private:
     void write_rx();
     void set_status(std::uint32_t bits, Time at);
     void update_irq(Time at);
-    Time dma(bool write, std::uint64_t addr, std::uint32_t len, Time at);
+    Time dma(bool write, std::uint64_t addr, std::uint32_t len, Time at,
+             const char* what = "DMA"); // `what`: its name in the trace
     void stray_dma(bool write, std::uint64_t addr, std::uint32_t len, Time at);
     void stray_event(std::uint64_t);
 
@@ -201,6 +205,7 @@ private:
     std::deque<StrayRead> stray_due_;                             // TX-free written, read pending
     std::uint32_t msi_buf_ = 0;
     tlm::tlm_generic_payload msi_tx_;
+    TraceWriter* trace_ = nullptr;
 };
 
 } // namespace iosim

@@ -341,6 +341,43 @@ const std::vector<BadInput>& cases() {
          "sim: error: --stacks writes the stacks of one run; pin the compared keys with --set "
          "KEY=VALUE or run the config as it is with --no-compare\n",
          true},
+        // ---- --trace and --trace-window
+        {"TraceWindowWithoutUnit",
+         kGood,
+         {"bad.yaml", "--trace", "t.json", "--trace-window", "90"},
+         "sim: error: --trace-window '90': '90' has no unit; expected a time like '90ns' (the "
+         "option takes DURATION, START:END, START: or all, in times from the end of warm-up, like "
+         "1ms or 200us:700us)\n"},
+        {"TraceWindowEndNotAfterStart",
+         kGood,
+         {"bad.yaml", "--trace", "t.json", "--trace-window", "1ms:1ms"},
+         "sim: error: --trace-window '1ms:1ms': the end is not after the start (the option takes "
+         "DURATION, START:END, START: or all, in times from the end of warm-up, like 1ms or "
+         "200us:700us)\n"},
+        {"TraceWindowEmpty",
+         kGood,
+         {"bad.yaml", "--trace", "t.json", "--trace-window", "0ns"},
+         "sim: error: --trace-window '0ns': an empty window writes nothing (the option takes "
+         "DURATION, START:END, START: or all, in times from the end of warm-up, like 1ms or "
+         "200us:700us)\n"},
+        {"TraceWindowTwoColons",
+         kGood,
+         {"bad.yaml", "--trace", "t.json", "--trace-window", "1ms:2ms:3ms"},
+         "sim: error: --trace-window '1ms:2ms:3ms': more than one ':' (the option takes DURATION, "
+         "START:END, START: or all, in times from the end of warm-up, like 1ms or 200us:700us)\n"},
+        {"TraceWindowWithoutTrace",
+         kGood,
+         {"bad.yaml", "--trace-window", "1ms"},
+         "sim: error: --trace-window bounds the trace of --trace FILE, which is not given\n"},
+        {"TraceToStdout",
+         kGood,
+         {"bad.yaml", "--trace", "-"},
+         "sim: error: --trace -: the trace is written to a file, not to stdout\n"},
+        {"TraceFileUnwritable",
+         kGood,
+         {"bad.yaml", "-q", "--trace", "no-such-dir/t.json"},
+         "sim: error: --trace no-such-dir/t.json: cannot write: No such file or directory\n",
+         true},
         // ---- the PCIe topology: the key of the link or node at fault
         {"SwitchLatencyWithoutTopology",
          kGood,
