@@ -190,6 +190,18 @@ TEST(DmabenchE2e, RogueEngineRunsToTheEndAndCountsItsErrors) {
             EXPECT_EQ(count(s, "devices.dmabench0.dma_errors"), 0u);
             EXPECT_EQ(count(s, "iommu.faults"), 0u);
         }
+        // The safety statistics count the engine by its DMAs' intent, without knowing it: every
+        // stray is blocked (no domain) behind a translating IOMMU, and reaches memory without.
+        EXPECT_EQ(count(s, "safety.stray.issued"), reqs);
+        if (m == "strict" || m == "lazy") {
+            EXPECT_EQ(count(s, "safety.stray.blocked"), reqs);
+            EXPECT_EQ(count(s, "safety.stray.reached_memory"), 0u);
+            EXPECT_EQ(count(s, "safety.faults.by_device.dmabench0"), reqs);
+            EXPECT_EQ(count(s, "safety.faults.by_reason.no_domain"), reqs);
+        } else {
+            EXPECT_EQ(count(s, "safety.stray.blocked"), 0u);
+            EXPECT_EQ(count(s, "safety.stray.reached_memory"), reqs);
+        }
     }
 }
 
