@@ -14,17 +14,6 @@
 namespace simtest {
 namespace {
 
-std::string config(const std::string& name) {
-    return source_path("tests/sim/configs/" + name);
-}
-
-json run_stats(const std::string& dir, std::vector<std::string> args) {
-    args.insert(args.end(), {"-q", "-o", dir});
-    const SimRun r = run_sim(args);
-    if (r.status != 0) throw std::runtime_error("sim failed\n" + describe(r));
-    return read_json(fs::path(dir) / "stats.json");
-}
-
 json run_bench(const TempDir& tmp, const std::vector<std::string>& sets) {
     std::vector<std::string> args{config("dmabench.yaml")};
     for (const auto& s : sets)

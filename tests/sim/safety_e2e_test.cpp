@@ -15,26 +15,6 @@
 namespace simtest {
 namespace {
 
-const std::vector<std::string> kModes = {"off", "passthrough", "strict", "lazy"};
-
-std::string config(const std::string& name) {
-    return source_path("tests/sim/configs/" + name);
-}
-
-json run_stats(const std::string& dir, std::vector<std::string> args) {
-    args.insert(args.end(), {"-q", "-o", dir});
-    const SimRun r = run_sim(args);
-    if (r.status != 0) throw std::runtime_error("sim failed\n" + describe(r));
-    return read_json(fs::path(dir) / "stats.json");
-}
-
-json run_mode(const TempDir& tmp, const std::string& cfg, const std::string& mode,
-              const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args{config(cfg), "--set", "platform.iommu.mode=" + mode};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return run_stats(tmp.fresh(mode), args);
-}
-
 class EveryMode : public ::testing::TestWithParam<std::string> {};
 INSTANTIATE_TEST_SUITE_P(Modes, EveryMode, ::testing::ValuesIn(kModes),
                          [](const auto& i) { return i.param; });

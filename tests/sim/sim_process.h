@@ -178,4 +178,29 @@ inline std::uint64_t count(const json& j, const std::string& dotted) {
     return v.get<std::uint64_t>();
 }
 
+// The four IOMMU modes, in the order the summary prints them.
+inline const std::vector<std::string> kModes = {"off", "passthrough", "strict", "lazy"};
+
+// A test config under tests/sim/configs/.
+inline std::string config(const std::string& name) {
+    return source_path("tests/sim/configs/" + name);
+}
+
+// Runs sim on `args` with -q -o `dir` and returns its stats.json; throws (failing the test with the
+// command and stderr) if it does not exit 0.
+inline json run_stats(const std::string& dir, std::vector<std::string> args) {
+    args.insert(args.end(), {"-q", "-o", dir});
+    const SimRun r = run_sim(args);
+    if (r.status != 0) throw std::runtime_error("sim failed\n" + describe(r));
+    return read_json(fs::path(dir) / "stats.json");
+}
+
+// Runs the test config `cfg` in IOMMU `mode` (plus `extra` arguments) into tmp/<mode>.
+inline json run_mode(const TempDir& tmp, const std::string& cfg, const std::string& mode,
+                     const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args{config(cfg), "--set", "platform.iommu.mode=" + mode};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_stats(tmp.fresh(mode), args);
+}
+
 } // namespace simtest

@@ -24,10 +24,6 @@ namespace {
 constexpr unsigned kPidCpu = 1, kPidIommu = 2, kPidWifi = 3, kPidNvme = 10;
 constexpr unsigned kTidCmdQueue = 1, kTidWalker = 10;
 
-std::string config(const std::string& name) {
-    return source_path("tests/sim/configs/" + name);
-}
-
 // Nanoseconds as Perfetto reads a timestamp in microseconds.
 long long ns(const json& v) {
     return std::llround(v.get<double>() * 1000.0);

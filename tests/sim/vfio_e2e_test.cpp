@@ -20,19 +20,6 @@
 namespace simtest {
 namespace {
 
-const std::vector<std::string> kModes = {"off", "passthrough", "strict", "lazy"};
-
-std::string config(const std::string& name) {
-    return source_path("tests/sim/configs/" + name);
-}
-
-json run_stats(const std::string& dir, std::vector<std::string> args) {
-    args.insert(args.end(), {"-q", "-o", dir});
-    const SimRun r = run_sim(args);
-    if (r.status != 0) throw std::runtime_error("sim failed\n" + describe(r));
-    return read_json(fs::path(dir) / "stats.json");
-}
-
 std::string text(const json& s, const std::string& key) {
     return at(s, key).get<std::string>();
 }

@@ -21,22 +21,6 @@
 namespace simtest {
 namespace {
 
-const std::vector<std::string> kModes = {"off", "passthrough", "strict", "lazy"};
-
-std::string config(const std::string& name) {
-    return source_path("tests/sim/configs/" + name);
-}
-
-json run_mode(const TempDir& tmp, const std::string& cfg, const std::string& mode,
-              const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args{config(cfg), "--set", "platform.iommu.mode=" + mode};
-    args.insert(args.end(), extra.begin(), extra.end());
-    args.insert(args.end(), {"-q", "-o", tmp.fresh(mode)});
-    const SimRun r = run_sim(args);
-    if (r.status != 0) throw std::runtime_error("sim failed\n" + describe(r));
-    return read_json(fs::path(args.back()) / "stats.json");
-}
-
 std::uint64_t calls(const json& s, const std::string& fn) {
     return count(s, "cpu.calls_by_function." + fn);
 }
