@@ -420,10 +420,8 @@ Platform::Platform(const cfg::Config& c) {
     dma_ = std::make_unique<DmaApi>(dp, *cpu_, *drv_, iommu_.get(), *pages_);
     dma_->set_page_owners(page_owners_.get());
     const auto depth = static_cast<std::uint32_t>(c.integer("platform.nvme.queue_depth"));
-    if (vfio_used) {
-        // nvme0 is bound to vfio-pci, not to the kernel NVMe driver.
-        build_vfio(c, user_base, nvme_bar);
-    } else {
+    if (vfio_used) build_vfio(c, user_base, nvme_bar);
+    if (vfio_device_ != "nvme0") { // else nvme0 is bound to vfio-pci, not to the NVMe driver
         nvme_dev_ = &dma_->add_device("nvme0", np.requester_id);
         nvme_drv_ = std::make_unique<NvmeDriver>(*cpu_, *dma_, *nvme_dev_, *nvme_, depth, nvme_bar);
     }
@@ -443,7 +441,10 @@ Platform::Platform(const cfg::Config& c) {
         wifi_drv_ = std::make_unique<Mt76Driver>(*cpu_, *dma_, *wifi_dev_, *wifi_, *pages_, mp76);
     }
 
-    if (dmabench_ && !dmabench_->params().rogue) {
+    if (dmabench_ && vfio_device_ == "dmabench0") {
+        dmabench_page_size_ = "none"; // bound to vfio-pci: its DMA goes through the VM's domain
+        dmabench_addresses_ = "none";
+    } else if (dmabench_ && !dmabench_->params().rogue) {
         // The driver's probe: a domain of its own (translated modes) and the buffer mapped once.
         DmaDevice& dev = dma_->add_device("dmabench0", dmabench_->params().requester_id);
         const bool huge = c.str("platform.dmabench.page_size") == "2MiB";
@@ -635,12 +636,28 @@ void Platform::build_vfio(const cfg::Config& c, std::uint64_t user_base, std::ui
         const bool vm = c.str(k + "type") == "vm";
         const std::string how = vm ? "type vm" : "ioengine spdk";
         const std::string key = vm ? k + "type" : k + "ioengine";
-        if (c.str(k + "device") != "nvme0")
-            c.fail(k + "device", "only nvme0 can be assigned through VFIO here (" + how + ")");
-        if (!vfio_owner_.empty())
-            c.fail(key, "nvme0 is already assigned through VFIO to workload '" + vfio_owner_ +
+        const std::string dev = c.str(k + "device");
+        // SPDK drives an NVMe controller; a VM's guest issues no DMA here, so its assigned
+        // device may be any endpoint the host does not drive: nvme0 or an idle dmabench0.
+        if (dev != "nvme0" && !(vm && dev == "dmabench0"))
+            c.fail(k + "device", vm ? "a VM can be assigned nvme0 or dmabench0 here (type vm)"
+                                    : "only nvme0 can be assigned through VFIO here (" + how + ")");
+        if (dev == "dmabench0" && !dmabench_)
+            c.fail(k + "device", "dmabench0 is not fitted: set platform.dmabench.present: true");
+        if (dev == "dmabench0" && !dmabench_job_.empty())
+            c.fail(k + "device", "dmabench0 is driven by workload '" + dmabench_job_ +
+                                     "' (type dmabench); a device bound to vfio-pci has no "
+                                     "host driver");
+        if (dev == "dmabench0" && dmabench_->params().rogue)
+            c.fail(k + "device", "dmabench0 is a rogue engine (platform.dmabench.mode: rogue), "
+                                 "not a device to assign");
+        if (!vfio_owner_.empty() && dev == vfio_device_)
+            c.fail(key, dev + " is already assigned through VFIO to workload '" + vfio_owner_ +
                             "'; a VFIO group belongs to one process (container)");
-        if (!kernel_user.empty())
+        if (!vfio_owner_.empty())
+            c.fail(key, "one process uses VFIO here: workload '" + vfio_owner_ +
+                            "' already does (with " + vfio_device_ + ")");
+        if (dev == "nvme0" && !kernel_user.empty())
             c.fail(key, "binds nvme0 to vfio-pci (" + how +
                             "), so the kernel NVMe driver that "
                             "workload '" +
@@ -651,6 +668,7 @@ void Platform::build_vfio(const cfg::Config& c, std::uint64_t user_base, std::ui
             c.fail(key, "a VM needs an IOMMU for its assigned device (platform.iommu.mode is "
                         "off): QEMU refuses vfio-pci's no-IOMMU groups");
         vfio_owner_ = name;
+        vfio_device_ = dev;
     }
 
     // The process's memory: SPDK's hugetlbfs pages are all 2 MiB; a VM's guest RAM has
@@ -673,17 +691,20 @@ void Platform::build_vfio(const cfg::Config& c, std::uint64_t user_base, std::ui
     vp.vfio.dma_entry_limit = static_cast<std::uint32_t>(c.integer("kernel.vfio.dma_entry_limit"));
     vfio_ = std::make_unique<VfioDriver>(*cpu_, *drv_, iommu_.get(), *pages_, *user_mm_, vp);
 
-    // The whole-group rule: nvme0's IOMMU group from the topology; every member must be assigned.
-    vfio_group_ = topo_.topology.group_of("nvme0");
+    // The whole-group rule: the device's IOMMU group from the topology; every member must be
+    // assigned.
+    vfio_group_ = topo_.topology.group_of(vfio_device_);
     const std::vector<std::string> members =
         vfio_group_ >= 0 ? topo_.topology.groups().at(static_cast<std::size_t>(vfio_group_))
-                         : std::vector<std::string>{"nvme0"};
+                         : std::vector<std::string>{vfio_device_};
+    const std::uint16_t rid = vfio_device_ == "dmabench0" ? dmabench_->params().requester_id
+                                                          : NvmeCtrlParams{}.requester_id;
     try {
-        vfio_->attach_group(static_cast<unsigned>(std::max(vfio_group_, 0)), members, {"nvme0"},
-                            {NvmeCtrlParams{}.requester_id});
+        vfio_->attach_group(static_cast<unsigned>(std::max(vfio_group_, 0)), members,
+                            {vfio_device_}, {rid});
     } catch (const VfioError& e) {
         c.fail(vm ? k + "type" : k + "ioengine",
-               std::string("assigning nvme0: ") + e.what() +
+               "assigning " + vfio_device_ + ": " + e.what() +
                    (e.code() == VfioError::Code::kNotViable
                         ? " (sim --topology - shows the groups; ACS on the switch separates them)"
                         : ""));

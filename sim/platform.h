@@ -126,10 +126,12 @@ private:
     std::uint64_t pool_maps0_ = 0, pool_recycled0_ = 0, pool_unmaps0_ = 0; // at the warm-up reset
     std::vector<std::unique_ptr<Workload>> workloads_;
 
-    // VFIO (models/vfio): nvme0 bound to vfio-pci for one workload's process.
+    // VFIO (models/vfio): a device bound to vfio-pci for one workload's process: nvme0 (SPDK or
+    // a VM) or the idle DMA engine dmabench0 (a VM's assigned device).
     void build_vfio(const cfg::Config& c, std::uint64_t user_base, std::uint64_t nvme_bar);
     void register_vfio_stats();
     std::string vfio_owner_;                        // the workload; empty: no VFIO
+    std::string vfio_device_;                       // the device it is assigned
     std::unique_ptr<FragmentedMemory> user_layout_; // the process's physical pages
     std::unique_ptr<UserMemory> user_mm_;
     std::unique_ptr<VfioDriver> vfio_;

@@ -404,7 +404,7 @@ void Platform::register_vfio_stats() {
     auto n = [&s](const std::string& name, const std::uint64_t* p) {
         s.value(name, [p] { return static_cast<double>(*p); });
     };
-    s.text("vfio.device", [] { return std::string("nvme0"); });
+    s.text("vfio.device", [this] { return vfio_device_; });
     s.value("vfio.group", [this] { return vfio_group_; });
     s.text("vfio.owner", [this] { return vfio_owner_; });
     s.text("vfio.mode", [v] {

@@ -455,13 +455,14 @@ std::vector<Param> build() {
         {"workloads.*.type", T::Enum, "fio", "", "", {"fio", "iperf", "vm", "dmabench"},
          "Kind of workload. fio: block I/O on nvme0, as fio (see ioengine). "
          "iperf: UDP flows through the mt76 Wi-Fi driver, as iperf -u. vm: a VM whose guest "
-         "memory is mapped for the assigned device (nvme0) through VFIO at start and unmapped at "
+         "memory is mapped for the assigned device (nvme0 or an idle dmabench0) through VFIO at start and unmapped at "
          "the end. dmabench: drives the DMA benchmark engine dmabench0 (transfers of `transfer` "
          "bytes in `window`, pattern and direction from rw, iodepth in flight).",
          "fio, the usual storage benchmark"},
         {"workloads.*.device", T::Enum, "nvme0", "", "", {"nvme0", "wifi0", "dmabench0"},
          "Device the job issues its I/O to: nvme0 (fio) or wifi0 (iperf, needs "
-         "platform.wifi.present), dmabench0 (dmabench, needs platform.dmabench.present).",
+         "platform.wifi.present), dmabench0 (dmabench, needs platform.dmabench.present); for a vm, the "
+         "device assigned to it (nvme0, or dmabench0 when no workload drives it).",
          "the platform's one NVMe SSD"},
         {"workloads.*.rw", T::Enum, "randread", "", "", {"read", "write", "randread", "randwrite"},
          "I/O pattern, as fio's rw option (dmabench: the transfers' direction and order).", "4 KiB random read, the IOMMU-sensitive case"},

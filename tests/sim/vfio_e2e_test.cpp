@@ -296,14 +296,15 @@ TEST(VfioConfig, IoKeysOnAVmAreRefused) {
     expect_error(e, "workloads.guest.ioengine", "does not apply to type vm");
 }
 
-// With the Wi-Fi NIC fitted: only nvme0 can be assigned, and ioengine is a fio key.
+// With the Wi-Fi NIC fitted: a VM can be assigned nvme0 or an idle dmabench0, SPDK only nvme0,
+// and ioengine is a fio key.
 TEST(VfioConfig, VfioIsForNvme0AndIoengineForFioJobs) {
     TempDir tmp;
     const std::string vm = tmp.write("vm.yaml", "platform: {wifi: {present: true}}\n"
                                                 "workloads:\n"
                                                 "  guest: {type: vm, device: wifi0}\n");
     expect_error(run_bad({vm, "--validate"}), "workloads.guest.device",
-                 "only nvme0 can be assigned through VFIO here (type vm)");
+                 "a VM can be assigned nvme0 or dmabench0 here (type vm)");
     const std::string ip = tmp.write("ip.yaml", "platform: {wifi: {present: true}}\n"
                                                 "workloads:\n"
                                                 "  flow: {type: iperf, device: wifi0, "
@@ -322,6 +323,35 @@ TEST(VfioConfig, SpdkIodepthMustFitTheQueuePair) {
     const SimRun r =
         run_bad({config("vfio_spdk.yaml"), "--set", "platform.nvme.queue_depth=16", "--validate"});
     expect_error(r, "workloads.randread.iodepth", "must be below platform.nvme.queue_depth (16)");
+}
+
+// A VM's assigned device may be the DMA engine, when the host does not drive it: fitted, not a
+// rogue, no dmabench workload; and one process holds VFIO.
+TEST(VfioConfig, AVmOnDmabench0NeedsAnIdleFittedEngine) {
+    TempDir tmp;
+    const std::string vm = tmp.write("vm.yaml", "workloads:\n"
+                                                "  guest: {type: vm, device: dmabench0}\n");
+    expect_error(run_bad({vm, "--validate"}), "workloads.guest.device",
+                 "dmabench0 is not fitted: set platform.dmabench.present: true");
+    expect_error(run_bad({vm, "--set", "platform.dmabench.present=true", "--set",
+                          "platform.dmabench.mode=rogue", "--validate"}),
+                 "workloads.guest.device",
+                 "dmabench0 is a rogue engine (platform.dmabench.mode: rogue), not a device to "
+                 "assign");
+    const std::string driven = tmp.write("driven.yaml", "platform: {dmabench: {present: true}}\n"
+                                                        "workloads:\n"
+                                                        "  bench: {type: dmabench, device: "
+                                                        "dmabench0}\n"
+                                                        "  guest: {type: vm, device: dmabench0}\n");
+    expect_error(run_bad({driven, "--validate"}), "workloads.guest.device",
+                 "dmabench0 is driven by workload 'bench' (type dmabench); a device bound to "
+                 "vfio-pci has no host driver");
+    const std::string two = tmp.write("two.yaml", "platform: {dmabench: {present: true}}\n"
+                                                  "workloads:\n"
+                                                  "  guest: {type: vm, device: dmabench0}\n"
+                                                  "  spdk: {ioengine: spdk}\n");
+    expect_error(run_bad({two, "--validate"}), "workloads.spdk.ioengine",
+                 "one process uses VFIO here: workload 'guest' already does (with dmabench0)");
 }
 
 } // namespace
