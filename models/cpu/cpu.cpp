@@ -298,7 +298,7 @@ void Cpu::trace_item(unsigned core, bool irq, Fn outer, Time start, Time end) {
     case Fn::net_rx_action:
     case Fn::mt7921_irq_tasklet:
     case Fn::__napi_poll:
-        kind = "softirq";
+        kind = irq ? "softirq" : "kthread"; // a NAPI poll as thread work: threaded NAPI
         break;
     case Fn::fq_flush_timeout:
         kind = "timer";

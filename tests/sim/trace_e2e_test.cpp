@@ -329,6 +329,20 @@ TEST(TraceE2e, WifiTimelineIsWellFormed) {
             if (track.first == kPidCpu && sl.cat == "item") kinds.insert(sl.name);
     EXPECT_TRUE(kinds.count("syscall"));
     EXPECT_TRUE(kinds.count("hardirq"));
+
+    // Threaded NAPI: the polls run in the napi/phy0 kthread, not in a softirq.
+    const std::string threaded_file = tmp / "threaded.json";
+    const Traced th = run_traced(tmp,
+                                 {config("wifi_tx.yaml"), "--set", "platform.iommu.mode=strict",
+                                  "--set", "platform.wifi.threaded_napi=true", "-q",
+                                  "--trace-window", "2ms"},
+                                 threaded_file);
+    std::set<std::string> threaded_kinds;
+    for (const auto& [track, v] : check_structure(th.trace, 0, 2000000).x)
+        for (const Slice& sl : v)
+            if (track.first == kPidCpu && sl.cat == "item") threaded_kinds.insert(sl.name);
+    EXPECT_TRUE(threaded_kinds.count("kthread"));
+    EXPECT_FALSE(threaded_kinds.count("softirq"));
 }
 
 // SPDK creates its polled queues during the run (after --trace is set up): they get their track
