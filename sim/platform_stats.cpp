@@ -352,13 +352,11 @@ void Platform::register_safety_stats() {
         s.counter(std::string("safety.faults.by_reason.") +
                       to_string(static_cast<IommuFault::Reason>(r)),
                   &mmu->faults_by_reason[r]);
-    for (const auto& [rid, name] : device_names_)
-        s.value("safety.faults.by_device." + name, [mmu, rid = rid] {
-            auto it = mmu->faults_by_requester.find(rid);
-            return it == mmu->faults_by_requester.end() ? 0.0 : static_cast<double>(it->second);
-        });
+    // By device: the per-requester counters (iommu.pmu.by_device.<dev>.faults) under their names.
+    for (const auto& [name, rid] : pmu_devices_)
+        s.value("safety.faults.by_device." + name,
+                [mmu, rid = rid] { return static_cast<double>(mmu->counters_of(rid).faults); });
     s.on_reset([mmu, mem] {
-        mmu->faults_by_requester.clear();
         // read through values (safety.stray.issued, reached_memory), not counters
         mmu->stray_seen = mmu->stray_reached = mem->stray_reached = 0;
     });

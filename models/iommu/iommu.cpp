@@ -122,7 +122,6 @@ void Iommu::fault(tlm::tlm_generic_payload& tx, std::uint16_t rid, IommuFault::R
     ++faults_total;
     ++pmu_[devices_[rid].pmu].faults;
     ++faults_by_reason[static_cast<unsigned>(r)];
-    ++faults_by_requester[rid];
     if (auto* ext = tx.get_extension<DmaExt>(); ext && ext->intent == DmaExt::Intent::Stray)
         ++stray_blocked;
     if (fault_log_.size() < p_.fault_log_size) {

@@ -28,7 +28,6 @@
 
 #include <array>
 #include <cstdint>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -108,11 +107,10 @@ public:
     std::uint64_t cmd_total = 0, cmd_inv_pages = 0, cmd_inv_all = 0, cmd_completion_waits = 0;
     Time cmd_busy_ps = 0;
     std::uint64_t faults_total = 0, faults_dropped = 0;
-    // Safety statistics (safety.*): faults by reason (IommuFault::Reason order) and by requester,
-    // DMAs that hit a stale IOTLB entry, and the DMAs marked DmaExt::Intent::Stray: seen here,
+    // Safety statistics (safety.*): faults by reason (IommuFault::Reason order; by requester: the
+    // RequesterCounters below), DMAs that hit a stale IOTLB entry, and the DMAs marked DmaExt::Intent::Stray: seen here,
     // blocked (a fault), translated through a stale IOTLB entry, through a present mapping.
     std::array<std::uint64_t, 3> faults_by_reason{};
-    std::map<std::uint16_t, std::uint64_t> faults_by_requester;
     std::uint64_t stale_iotlb_hits = 0;
     std::uint64_t stray_seen = 0, stray_blocked = 0, stray_via_stale = 0, stray_via_mapping = 0;
     std::uint64_t stray_reached = 0; // forwarded to memory and answered OK

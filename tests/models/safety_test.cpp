@@ -172,6 +172,7 @@ INSTANTIATE_TEST_SUITE_P(Modes, AllModes,
 
 TEST_F(SafetyTest, EveryFaultReasonIsRecordedWithDeviceIovaAccessAndCountedByReason) {
     build(IommuMode::Strict, false, /*log=*/3);
+    iommu->register_requester(kRid); // counters of its own; 0x0300 counts under slot 0 (other)
     const std::uint64_t p_to = pages->alloc_page(), p_from = pages->alloc_page();
     std::uint64_t ro = 0, wo = 0;
     StubInitiator::Result r[5];
@@ -209,8 +210,8 @@ TEST_F(SafetyTest, EveryFaultReasonIsRecordedWithDeviceIovaAccessAndCountedByRea
     EXPECT_EQ(iommu->faults_by_reason[0], 1u); // not present
     EXPECT_EQ(iommu->faults_by_reason[1], 1u); // no domain
     EXPECT_EQ(iommu->faults_by_reason[2], 3u); // permission
-    EXPECT_EQ(iommu->faults_by_requester[kRid], 4u);
-    EXPECT_EQ(iommu->faults_by_requester[0x0300], 1u);
+    EXPECT_EQ(iommu->counters_of(kRid).faults, 4u);
+    EXPECT_EQ(iommu->counters_of(0x0300).faults, 1u);
     EXPECT_EQ(iommu->stray_blocked, 0u); // none of them was marked stray
 }
 
@@ -453,6 +454,6 @@ TEST_F(SafetyTest, NvmeCommandWhoseDmaFaultsCompletesWithAnErrorTheDriverCounts)
     EXPECT_EQ(nvme_drv->errors, 1u);
     EXPECT_EQ(nvme_drv->completed, 2u);
     EXPECT_GE(nvme_ctrl->dma_errors, 1u);
-    EXPECT_GE(iommu->faults_by_requester[0x0500], 1u);
+    EXPECT_GE(iommu->counters_of(0x0500).faults, 1u); // unregistered: slot 0 (other)
     EXPECT_EQ(iommu->faults().at(0).reason, IommuFault::Reason::NoDomain);
 }
