@@ -270,7 +270,7 @@ class RealRuns(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         if not os.access(SIM, os.X_OK):
-            raise unittest.SkipTest(f"{SIM} not built")
+            raise RuntimeError(f"{SIM} not built (scripts/setup.sh builds it)")
         cls.tmp = tempfile.TemporaryDirectory()
         cls.sweep = os.path.join(cls.tmp.name, "sweep")
         cls.rows = make_runs(cls.sweep)
