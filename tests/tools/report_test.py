@@ -10,6 +10,7 @@ is $IOSIM_SIM (default build/bin/sim). tests/tools/report_chromium_test.py rende
 headless Chromium.
 """
 import contextlib
+import csv
 import hashlib
 import io
 import importlib.machinery
@@ -18,7 +19,7 @@ import json
 import math
 import os
 import re
-import shutil
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -33,12 +34,13 @@ PY = "/usr/bin/python3"
 MODES = ["off", "passthrough", "strict", "lazy"]
 DEPTHS = ["8", "16"]
 SEEDS = [1, 2]
-# Metrics a sweep collects (dotted stats.json paths); the rest the report reads from stats.json.
-METRICS = ["workloads.randread.iops", "workloads.randread.latency_ns.p50",
-           "workloads.randread.latency_ns.p99", "workloads.randread.completed", "cpu.ns_per_io",
-           "iommu.iotlb.lookups", "iommu.iotlb.misses", "safety.unprotected",
-           "safety.lazy_window_ns.count", "safety.lazy_window_ns.p50",
-           "safety.lazy_window_ns.p99", "sim.simulated_ns"]
+# Metrics a sweep collects: per run (dotted stats.json paths) and per workload (`workload.X` on
+# the workload's row, as tools/sweep writes them); the rest the report reads from stats.json.
+RUN_METRICS = ["cpu.ns_per_io", "iommu.mode", "iommu.iotlb.lookups", "iommu.iotlb.misses",
+               "safety.lazy_window_ns.count", "safety.lazy_window_ns.p50",
+               "safety.lazy_window_ns.p99", "sim.simulated_ns"]
+WL_METRICS = ["iops", "latency_ns.p50", "latency_ns.p99", "completed"]
+KEYS = ["platform.iommu.mode", "workloads.randread.iodepth"]
 
 
 def load_tool():
@@ -57,46 +59,61 @@ def at(j, dotted):
     return j
 
 
+def cell(v):
+    return "" if v is None else repr(v) if isinstance(v, float) else str(v)
+
+
 def make_runs(out, duration="0.5ms", failing=True):
-    """Runs sim for each point into OUT/runs/<id> and writes OUT/results.csv and
-    OUT/manifest.csv as tools/sweep does (run id = hash of the overrides and the seed). With
+    """Runs sim for each point into OUT/runs/<id> and writes OUT/manifest.json, manifest.csv and
+    results.csv as tools/sweep does (run id = hash of the overrides and the seed; results.csv in
+    long form: one row per run and workload, a workload's metrics as `workload.X`). With
     `failing`, one more point has a value sim rejects: a failed row with its error."""
     os.makedirs(os.path.join(out, "runs"), exist_ok=True)
     points = [({"platform.iommu.mode": m, "workloads.randread.iodepth": d}, s)
-              for m in MODES for d in DEPTHS for s in SEEDS]
+              for s in SEEDS for m in MODES for d in DEPTHS]
     if failing:
         points.append(({"platform.iommu.mode": "bogus", "workloads.randread.iodepth": "8"}, 1))
-    keys = ["platform.iommu.mode", "workloads.randread.iodepth"]
-    rows = []
-    for rep_i, (over, seed) in enumerate(points):
+    runs, rows = [], []
+    for over, seed in points:
         rid = hashlib.sha1(json.dumps([over, seed], sort_keys=True).encode()).hexdigest()[:12]
-        cmd = [SIM, BASE, "--duration", duration, "--seed", str(seed), "-q",
+        runs.append({"run_id": rid, "rep": SEEDS.index(seed), "seed": seed, "overrides": over})
+        cmd = [SIM, BASE, "--no-compare", "--duration", duration, "--seed", str(seed), "-q",
                "-o", os.path.join(out, "runs", rid)]
         for k, v in over.items():
             cmd += ["--set", f"{k}={v}"]
+        runs[-1]["command"] = cmd
         p = subprocess.run(cmd, capture_output=True, text=True)
-        row = {"run_id": rid, "status": "ok" if p.returncode == 0 else "failed",
-               "error": "" if p.returncode == 0 else
-               (p.stderr.strip().splitlines() or [f"exit status {p.returncode}"])[-1],
-               "rep": SEEDS.index(seed), "seed": seed, **over}
-        if p.returncode == 0:
-            with open(os.path.join(out, "runs", rid, "stats.json")) as f:
-                st = json.load(f)
-            for m in METRICS:
-                v = at(st, m)
-                row[m] = "" if v is None else repr(v)
-        rows.append(row)
-    cols = ["run_id", "status", "error", "rep", "seed"] + keys + METRICS
-    with open(os.path.join(out, "results.csv"), "w") as f:
-        import csv
-        w = csv.DictWriter(f, cols)
-        w.writeheader()
+        base = {"run_id": rid, "status": "ok" if p.returncode == 0 else "failed",
+                "error": "" if p.returncode == 0 else
+                (p.stderr.strip().splitlines() or [f"exit status {p.returncode}"])[-1],
+                "rep": SEEDS.index(seed), "seed": seed, "workload": "", **over}
+        if p.returncode != 0:
+            rows.append(base)
+            continue
+        with open(os.path.join(out, "runs", rid, "stats.json")) as f:
+            st = json.load(f)
+        base.update({m: at(st, m) for m in RUN_METRICS})
+        for wl, ws in st["workloads"].items():
+            rows.append(dict(base, workload=wl,
+                             **{"workload." + m: at(ws, m) for m in WL_METRICS}))
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump({"configs": [BASE], "keys": KEYS, "swept": KEYS, "repetitions": len(SEEDS),
+                   "metrics": RUN_METRICS + ["workloads.*." + m for m in WL_METRICS],
+                   "runs": [{k: r[k] for k in ("run_id", "rep", "seed", "overrides")}
+                            for r in runs]}, f, indent=1)
+    with open(os.path.join(out, "manifest.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["index", "run_id", "rep", "seed"] + KEYS + ["command"])
+        for i, r in enumerate(runs):
+            w.writerow([i, r["run_id"], r["rep"], r["seed"]] + [r["overrides"][k] for k in KEYS]
+                       + [shlex.join(r["command"])])
+    cols = (["run_id", "status", "error", "rep", "seed", "workload"] + KEYS +
+            ["workload." + m for m in WL_METRICS] + RUN_METRICS)
+    with open(os.path.join(out, "results.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
         for r in rows:
-            w.writerow({c: r.get(c, "") for c in cols})
-    with open(os.path.join(out, "manifest.csv"), "w") as f:
-        f.write("run_id,seed," + ",".join(keys) + "\n")
-        for r in rows:
-            f.write(f"{r['run_id']},{r['seed']}," + ",".join(str(r[k]) for k in keys) + "\n")
+            w.writerow([cell(r.get(c)) for c in cols])
     return rows
 
 
@@ -258,10 +275,14 @@ class BadInputs(unittest.TestCase):
         self.assertEqual(rc, 2)
         self.assertTrue(err.startswith(f"report: error: {bad}: cannot read: "), err)
 
-    def test_output_folder_is_required(self):
-        rc, err = self.run_main([self.path("x")])
-        self.assertEqual(rc, 2)
-        self.assertIn("the following arguments are required: -o/--output", err)
+    def test_output_folder_is_required_with_run_folders(self):
+        for name in ("a", "b"):
+            self.write(f"{name}/manifest.json", '{"exit_status": 0, "seed": 1}')
+            self.write(f"{name}/config.yaml", "sim: {seed: 1}\n")
+            self.write(f"{name}/stats.json", '{"workloads": {"w": {"iops": 1, "completed": 1}}}')
+        rc, err = self.run_main([self.path("a"), self.path("b")])
+        self.assertEqual((rc, err.strip()), (2, "report: error: give the report's folder with -o "
+                         "REPORT_DIR (the default, SWEEP_DIR/report, is for one sweep folder)"))
 
 
 class RealRuns(unittest.TestCase):
@@ -285,8 +306,9 @@ class RealRuns(unittest.TestCase):
         cls.tmp.cleanup()
 
     def report(self, name, *inputs):
-        out = os.path.join(self.tmp.name, name)
-        rc, stdout, err = run_tool(*inputs, "-o", out, "--title", "small_4k")
+        """name None: the default output folder, SWEEP_DIR/report."""
+        out = os.path.join(self.tmp.name, name) if name else os.path.join(inputs[0], "report")
+        rc, stdout, err = run_tool(*inputs, *(["-o", out] if name else []), "--title", "small_4k")
         self.assertEqual(rc, 0, err)
         with open(os.path.join(out, "report.html")) as f:
             page = f.read()
@@ -303,7 +325,7 @@ class RealRuns(unittest.TestCase):
         return m, 12.706 * sd / math.sqrt(2)
 
     def test_sweep_folder(self):
-        out, stdout, page, md = self.report("rep-sweep", self.sweep)
+        out, stdout, page, md = self.report(None, self.sweep)
         r = load_tool()
         # Self-contained: no URL, plots inline; the Markdown's plots beside it.
         self.assertNotRegex(page, r"(?i)(https?:|//[a-z0-9.-]+\.[a-z]{2,}/|<link |src=\"(?!data:))")
