@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 PACKAGES=(g++ cmake ninja-build pkg-config git
           libsystemc-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libfmt-dev
           libboost-graph-dev libgtest-dev libbenchmark-dev)
+# tools/report and its test: Python libraries, and a browser to render the report in
+PACKAGES+=(python3-pandas python3-matplotlib python3-jinja2 python3-yaml chromium)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
