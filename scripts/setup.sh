@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(g++ cmake ninja-build pkg-config git
           libsystemc-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libfmt-dev
-          libboost-graph-dev libgtest-dev libbenchmark-dev)
+          libboost-graph-dev libgtest-dev libbenchmark-dev
+          python3-yaml munge slurmctld slurmd slurm-client)   # tools/sweep and its Slurm test
 
 missing=()
 for p in "${PACKAGES[@]}"; do
