@@ -5,6 +5,7 @@
 import csv
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -208,6 +209,24 @@ axes:
         self.assertEqual(rc, 1)
         self.assertIn("3/3 done (2 already), 0 running, 1 failed", err)
         self.assertIn(f"run {bad['run_id']} failed: {bad['error']}", err)
+
+    # ------------------------------------------------------------ the ready-made studies
+
+    def test_studies_expand_to_valid_configs(self):
+        expected = {"nvme.yaml": 4 * 4 * 4 * 2, "iotlb.yaml": 2 * 4 * 9, "wifi.yaml": 4 * 5 * 2}
+        folder = os.path.join(ROOT, "configs", "sweeps")
+        self.assertEqual(sorted(os.listdir(folder)), sorted(expected))
+        for name, n in expected.items():
+            out = os.path.join(self.tmp, name)
+            rc, stdout, err = sweep(os.path.join(folder, name), "-o", out, "--dry-run")
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(len(read_csv(os.path.join(out, "manifest.csv"))), n, name)
+            # every point of repetition 0 is a valid configuration for sim
+            for cmd in stdout.splitlines()[: n // json.load(open(os.path.join(out, "manifest.json")))["repetitions"]]:
+                args = shlex.split(cmd)
+                args = args[: args.index("-q")] + ["--validate"]
+                p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                self.assertEqual(p.returncode, 0, f"{name}: {cmd}: {p.stdout}")
 
     # ------------------------------------------------------------ bad sweep files
 
