@@ -171,24 +171,23 @@ set:
   sim.warmup: 100us
 axes:
   grid:
-    platform.iommu.mode: [strict, lazy]
+    platform.iommu.mode: [strict, lazy, bogus]
     workloads.randread.iodepth: [2, 8]
-  zip:
-    platform.cpu.cores: [1]
 repetitions: 2
 """)
-        # 8 runs: 4 points x 2 repetitions; 3 per array task -> 3 tasks, the last with 2 rows
+        # 12 runs: 6 points x 2 repetitions, the 4 with mode bogus fail (sim exits 2);
+        # 5 per array task -> 3 tasks, the last with 2 rows
         slurm_out = os.path.join(tmp, "slurm-out")
         env = dict(cluster.env, SWEEP_SIM=sim)
         t0 = time.monotonic()
         p = subprocess.run(["/usr/bin/python3", SWEEP, sweep_file, "-o", slurm_out, "--backend", "slurm",
-                            "--per-task", "3", "-j", "2"], env=env, stdout=subprocess.PIPE,
+                            "--per-task", "5", "-j", "2"], env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, timeout=300)
         print(p.stdout)
         print(f"slurm sweep: exit {p.returncode} in {time.monotonic() - t0:.1f} s")
         fail = []
-        if p.returncode != 0:
-            fail.append(f"slurm backend exited {p.returncode}")
+        if p.returncode != 1:
+            fail.append(f"slurm backend exited {p.returncode}, expected 1 (some runs failed)")
         tasks = sorted(x for x in os.listdir(os.path.join(slurm_out, "slurm")) if x.startswith("task-"))
         if tasks != ["task-0.out", "task-1.out", "task-2.out"]:
             fail.append(f"expected 3 array tasks' logs, found {tasks}")
@@ -197,24 +196,29 @@ repetitions: 2
         local_out = os.path.join(tmp, "local-out")
         p2 = subprocess.run(["/usr/bin/python3", SWEEP, sweep_file, "-o", local_out, "-q"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
-        if p2.returncode != 0:
+        if p2.returncode != 1:
             fail.append(f"local backend exited {p2.returncode}: {p2.stdout}")
         a = read_csv(os.path.join(slurm_out, "results.csv"))
         b = read_csv(os.path.join(local_out, "results.csv"))
-        if len(a) != 8 or any(r["status"] != "ok" for r in a):
-            fail.append(f"slurm results: expected 8 ok rows, got {[(r['run_id'], r['status'], r['error']) for r in a]}")
+        want = [("failed" if r["platform.iommu.mode"] == "bogus" else "ok") for r in a]
+        if len(a) != 12 or [r["status"] for r in a] != want or want.count("ok") != 8 or not all(
+                "platform.iommu.mode" in r["error"] for r in a if r["status"] == "failed"):
+            fail.append(f"slurm results: expected 8 ok and 4 failed rows naming the key, got "
+                        f"{[(r['run_id'], r['status'], r['error']) for r in a]}")
         if a != b:
             diff = [(x, y) for x, y in zip(a, b) if x != y][:2]
             fail.append(f"slurm and local results.csv differ ({len(a)} vs {len(b)} rows): {diff}")
-        # a resubmission finds every run finished: no array job, only the aggregation
+        # a resubmission runs only what failed (4 array tasks of one row), then aggregates
         p3 = subprocess.run(["/usr/bin/python3", SWEEP, sweep_file, "-o", slurm_out, "--backend", "slurm"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
-        if p3.returncode != 0 or "job array" in p3.stdout:
-            fail.append(f"resubmission should run nothing: exit {p3.returncode}: {p3.stdout}")
+        if p3.returncode != 1 or "4 runs in 4 tasks (8 already done)" not in p3.stdout:
+            fail.append(f"resubmission should run the 4 failed runs only: exit {p3.returncode}: {p3.stdout}")
+        if read_csv(os.path.join(slurm_out, "results.csv")) != a:
+            fail.append("resubmission changed results.csv")
         if fail:
             print("FAILED:\n  " + "\n  ".join(fail))
             return 1
-        print(f"OK: {len(a)} rows, slurm results.csv == local results.csv")
+        print(f"OK: {len(a)} rows (8 ok, 4 failed), slurm results.csv == local results.csv")
         return 0
     finally:
         cluster.stop()

@@ -114,7 +114,8 @@ repetitions: 2
     # ------------------------------------------------------------ running, results, resume
 
     def test_results_equal_stats_and_resume(self):
-        s = self.write(f"""base: {SMALL}
+        base = self.write(open(SMALL).read(), "base.yaml")
+        s = self.write(f"""base: base.yaml
 duration: 300us
 set: {{sim.warmup: 100us}}
 axes:
@@ -176,6 +177,13 @@ metrics: [default, kernel.iova.alloc_fast]
             changed = os.stat(os.path.join(out, "runs", rid, "stats.json")).st_mtime_ns != m
             self.assertEqual(changed, rid == victim, rid)
         self.assertEqual(read_csv(os.path.join(out, "results.csv")), rows)  # deterministic: same values
+        # an edited base config reruns every run
+        with open(base, "a") as f:
+            f.write("# edited\n")
+        rc, _, err = sweep(s, "-o", out)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("4/4 done (0 already)", err)
+        self.assertEqual(read_csv(os.path.join(out, "results.csv")), rows)
         # --aggregate rewrites the same results.csv
         os.remove(os.path.join(out, "results.csv"))
         rc, _, err = sweep("--aggregate", out)
