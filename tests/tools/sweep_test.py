@@ -115,9 +115,9 @@ repetitions: 2
 
     def test_results_equal_stats_and_resume(self):
         base = self.write(open(SMALL).read(), "base.yaml")
-        s = self.write(f"""base: base.yaml
+        s = self.write("""base: base.yaml
 duration: 300us
-set: {{sim.warmup: 100us}}
+set: {sim.warmup: 100us}
 axes:
   grid:
     platform.iommu.mode: [strict, lazy]
