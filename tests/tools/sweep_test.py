@@ -26,6 +26,16 @@ def sweep(*args, env=None):
     return p.returncode, p.stdout, p.stderr
 
 
+def text(path):
+    with open(path) as f:
+        return f.read()
+
+
+def load_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
 def read_csv(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
@@ -105,7 +115,7 @@ repetitions: 2
         self.assertIn("--no-compare", cmd)
         self.assertIn("--set platform.iommu.mode=off", cmd)
         # another base seed derives other seeds and so other ids
-        s3 = self.write(open(s).read() + "seed: 7\n", "s3.yaml")
+        s3 = self.write(text(s) + "seed: 7\n", "s3.yaml")
         sweep(s3, "-o", os.path.join(self.tmp, "out3"), "--dry-run")
         rows3 = read_csv(os.path.join(self.tmp, "out3", "manifest.csv"))
         self.assertTrue(set(r["seed"] for r in rows3).isdisjoint(r["seed"] for r in rows))
@@ -114,7 +124,7 @@ repetitions: 2
     # ------------------------------------------------------------ running, results, resume
 
     def test_results_equal_stats_and_resume(self):
-        base = self.write(open(SMALL).read(), "base.yaml")
+        base = self.write(text(SMALL), "base.yaml")
         s = self.write("""base: base.yaml
 duration: 300us
 set: {sim.warmup: 100us}
@@ -140,7 +150,7 @@ metrics: [default, kernel.iova.alloc_fast]
         self.assertNotIn("cpu.busy_ns_by_function.mt7921_irq_handler", cols)
         for r in rows:
             self.assertEqual((r["status"], r["error"], r["workload"]), ("ok", "", "randread"))
-            stats = flat(json.load(open(os.path.join(out, "runs", r["run_id"], "stats.json"))))
+            stats = flat(load_json(os.path.join(out, "runs", r["run_id"], "stats.json")))
             self.assertEqual(r["seed"], str(stats["sim.seed"]))
             self.assertEqual(r["platform.iommu.mode"], stats["iommu.mode"])
             self.assertEqual(stats["sim.simulated_ns"], 300000)
@@ -167,9 +177,10 @@ metrics: [default, kernel.iova.alloc_fast]
         # a run whose folder holds another config (other seed) runs again, the others do not
         victim = rows[1]["run_id"]
         rec_path = os.path.join(out, "runs", victim, "sweep_run.json")
-        rec = json.load(open(rec_path))
+        rec = load_json(rec_path)
         rec["seed"] += 1
-        json.dump(rec, open(rec_path, "w"))
+        with open(rec_path, "w") as f:
+            json.dump(rec, f)
         rc, _, err = sweep(s, "-o", out)
         self.assertEqual(rc, 0, err)
         self.assertIn("4/4 done (3 already)", err)
@@ -206,7 +217,7 @@ axes:
         self.assertEqual([r["status"] for r in rows], ["ok", "failed", "ok"])
         bad = rows[1]
         # the error is the last line sim printed on stderr, naming the key
-        stderr = open(os.path.join(out, "runs", bad["run_id"], "stderr.txt")).read().strip().splitlines()
+        stderr = text(os.path.join(out, "runs", bad["run_id"], "stderr.txt")).strip().splitlines()
         self.assertEqual(bad["error"], stderr[-1].strip())
         self.assertIn("platform.iommu.iotlb.entries", bad["error"])
         self.assertEqual(bad["workload.iops"], "")
@@ -230,7 +241,7 @@ axes:
             self.assertEqual(rc, 0, err)
             self.assertEqual(len(read_csv(os.path.join(out, "manifest.csv"))), n, name)
             # every point of repetition 0 is a valid configuration for sim
-            for cmd in stdout.splitlines()[: n // json.load(open(os.path.join(out, "manifest.json")))["repetitions"]]:
+            for cmd in stdout.splitlines()[: n // load_json(os.path.join(out, "manifest.json"))["repetitions"]]:
                 args = shlex.split(cmd)
                 args = args[: args.index("-q")] + ["--validate"]
                 p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
