@@ -232,7 +232,7 @@ axes:
     # ------------------------------------------------------------ the ready-made studies
 
     def test_studies_expand_to_valid_configs(self):
-        expected = {"nvme.yaml": 4 * 4 * 4 * 2, "iotlb.yaml": 2 * 4 * 9, "wifi.yaml": 4 * 5 * 2}
+        expected = {"nvme.yaml": 4 * 4 * 4 * 3, "iotlb.yaml": 2 * 4 * 9, "wifi.yaml": 4 * 5 * 3}
         folder = os.path.join(ROOT, "configs", "sweeps")
         self.assertEqual(sorted(os.listdir(folder)), sorted(expected))
         for name, n in expected.items():
