@@ -186,6 +186,11 @@ class Units(unittest.TestCase):
         flat = df.assign(**{"workloads.randread.iops": [5.0, 5.04] * 4})
         self.assertEqual(self.r.summary_sentence(flat, m, ["platform.iommu.mode"]),
                          "IOPS (randread): no swept parameter changes it by 1 % or more")
+        # A factor of 10 or more is said as a factor ("99 % below" would hide it).
+        wide = df.assign(**{"workloads.randread.iops": [1000.0, 1000.0] * 2 + [50.0, 50.0] * 2})
+        self.assertEqual(self.r.summary_sentence(wide, m, ["platform.iommu.mode"]),
+                         "IOPS (randread): platform.iommu.mode strict is 20 times below off "
+                         "(50.0 vs 1.00 k)")
 
     def test_numbers_and_values_print_and_sort_as_meant(self):
         self.assertEqual(self.r.si(867200), "867 k")
