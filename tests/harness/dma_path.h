@@ -18,6 +18,28 @@ inline KernelCosts uniform_costs(Time per_unit) {
     return c;
 }
 
+// The command-queue latencies of the socket-level kernel tests (the schema's defaults), from which
+// they compute the times they expect.
+constexpr Time kDoorbell = 150 * kNs, kInvPages = 400 * kNs, kInvAll = 600 * kNs, kCw = 400 * kNs;
+
+// The IOMMU of those tests: a small IOTLB (64 entries, 4 ways, LRU) so that tests can fill it,
+// 16-entry walk caches, 4 walkers, 60 ns per walk read, the command latencies above.
+inline IommuParams small_iommu_params(IommuMode mode) {
+    IommuParams ip;
+    ip.mode = mode;
+    ip.iotlb = IotlbParams{64, 4, CachePolicy::Lru, 1};
+    ip.iotlb_hit_latency = 5 * kNs;
+    ip.walk_cache_entries = 16;
+    ip.walk_cache_ways = 4;
+    ip.walker_slots = 4;
+    ip.walk_read_overhead = 60 * kNs;
+    ip.inv_pages_latency = kInvPages;
+    ip.inv_all_latency = kInvAll;
+    ip.completion_wait_latency = kCw;
+    ip.doorbell_latency = kDoorbell;
+    return ip;
+}
+
 // Binds a device's DMA socket to the IOMMU, or to DRAM when the IOMMU is off; then the IOMMU's
 // DMA socket gets a stub initiator so that it is bound, which the caller keeps alive.
 template <class Socket>

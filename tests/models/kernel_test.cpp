@@ -34,7 +34,10 @@ namespace {
 constexpr std::uint16_t kRid = 0x0100;
 constexpr Time kCost = 10 * kNs;  // every kernel function with a cost key, per unit
 constexpr Time kPoll = 250 * kNs; // wait_on_sem's udelay between semaphore checks
-constexpr Time kDoorbell = 150 * kNs, kInvPages = 400 * kNs, kInvAll = 600 * kNs, kCw = 400 * kNs;
+using iosim::test::kCw;
+using iosim::test::kDoorbell;
+using iosim::test::kInvAll;
+using iosim::test::kInvPages;
 constexpr std::uint64_t kNoMapping = ~std::uint64_t{0};
 
 constexpr std::size_t idx(Fn f) {
@@ -53,18 +56,7 @@ protected:
         cp.hz = 1e9;
         cpu = std::make_unique<Cpu>("cpu", cp, costs);
 
-        IommuParams ip;
-        ip.mode = mode;
-        ip.iotlb = IotlbParams{64, 4, CachePolicy::Lru, 1};
-        ip.iotlb_hit_latency = 5 * kNs;
-        ip.walk_cache_entries = 16;
-        ip.walk_cache_ways = 4;
-        ip.walker_slots = 4;
-        ip.walk_read_overhead = 60 * kNs;
-        ip.inv_pages_latency = kInvPages;
-        ip.inv_all_latency = kInvAll;
-        ip.completion_wait_latency = kCw;
-        ip.doorbell_latency = kDoorbell;
+        IommuParams ip = iosim::test::small_iommu_params(mode);
         iommu = std::make_unique<Iommu>("iommu", ip);
 
         MemoryParams mp;

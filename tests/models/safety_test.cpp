@@ -36,7 +36,10 @@ namespace {
 
 constexpr std::uint16_t kRid = 0x0100;
 constexpr Time kPoll = 250 * kNs;
-constexpr Time kDoorbell = 150 * kNs, kInvPages = 400 * kNs, kInvAll = 600 * kNs, kCw = 400 * kNs;
+using iosim::test::kCw;
+using iosim::test::kDoorbell;
+using iosim::test::kInvAll;
+using iosim::test::kInvPages;
 constexpr Time kTimeout = 10 * kMs;
 
 constexpr Time round_up(Time t, Time q) {
@@ -55,17 +58,7 @@ protected:
         cp.cores = 2;
         cp.hz = 1e9;
         cpu = std::make_unique<Cpu>("cpu", cp, costs);
-        IommuParams ip;
-        ip.mode = mode;
-        ip.iotlb = IotlbParams{64, 4, CachePolicy::Lru, 1};
-        ip.iotlb_hit_latency = 5 * kNs;
-        ip.walk_cache_entries = 16;
-        ip.walk_cache_ways = 4;
-        ip.walk_read_overhead = 60 * kNs;
-        ip.inv_pages_latency = kInvPages;
-        ip.inv_all_latency = kInvAll;
-        ip.completion_wait_latency = kCw;
-        ip.doorbell_latency = kDoorbell;
+        IommuParams ip = iosim::test::small_iommu_params(mode);
         ip.fault_log_size = log;
         iommu = std::make_unique<Iommu>("iommu", ip);
         MemoryParams mp;
