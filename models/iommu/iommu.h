@@ -108,8 +108,9 @@ public:
     Time cmd_busy_ps = 0;
     std::uint64_t faults_total = 0, faults_dropped = 0;
     // Safety statistics (safety.*): faults by reason (IommuFault::Reason order; by requester: the
-    // RequesterCounters below), DMAs that hit a stale IOTLB entry, and the DMAs marked DmaExt::Intent::Stray: seen here,
-    // blocked (a fault), translated through a stale IOTLB entry, through a present mapping.
+    // RequesterCounters below), DMAs that hit a stale IOTLB entry, and the DMAs marked
+    // DmaExt::Intent::Stray: seen here, blocked (a fault), translated through a stale IOTLB entry,
+    // through a present mapping.
     std::array<std::uint64_t, 3> faults_by_reason{};
     std::uint64_t stale_iotlb_hits = 0;
     std::uint64_t stray_seen = 0, stray_blocked = 0, stray_via_stale = 0, stray_via_mapping = 0;

@@ -163,9 +163,10 @@ std::string_view fn_stack_name(Fn f);
 // of their own in a real stack, so --stacks leaves them out (the model still accounts their time
 // under their own name in cpu.*_by_function).
 constexpr bool fn_inlined(Fn f);
-// Frames with no modelled work (entry glue, the plug's callers, the kthread's loop): pushed only while
-// stacks are recorded (KFrame) and never accounted, so they cost a run without --stacks one test
-// each, and cpu.*_by_function does not list them (their inclusive time would be their callee's).
+// Frames with no modelled work (entry glue, the plug's callers, the kthread's loop): pushed only
+// while stacks are recorded (KFrame) and never accounted, so they cost a run without --stacks one
+// test each, and cpu.*_by_function does not list them (their inclusive time would be their
+// callee's).
 constexpr bool fn_stack_only(Fn f) {
     return f >= Fn::do_syscall_64 && f < Fn::kCount;
 }

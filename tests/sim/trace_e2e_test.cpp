@@ -332,11 +332,11 @@ TEST(TraceE2e, WifiTimelineIsWellFormed) {
 
     // Threaded NAPI: the polls run in the napi/phy0 kthread, not in a softirq.
     const std::string threaded_file = tmp / "threaded.json";
-    const Traced th = run_traced(tmp,
-                                 {config("wifi_tx.yaml"), "--set", "platform.iommu.mode=strict",
-                                  "--set", "platform.wifi.threaded_napi=true", "-q",
-                                  "--trace-window", "2ms"},
-                                 threaded_file);
+    const Traced th =
+        run_traced(tmp,
+                   {config("wifi_tx.yaml"), "--set", "platform.iommu.mode=strict", "--set",
+                    "platform.wifi.threaded_napi=true", "-q", "--trace-window", "2ms"},
+                   threaded_file);
     std::set<std::string> threaded_kinds;
     for (const auto& [track, v] : check_structure(th.trace, 0, 2000000).x)
         for (const Slice& sl : v)
