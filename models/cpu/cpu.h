@@ -160,6 +160,18 @@ private:
     ExecCtx& ctx_;
 };
 
+// The entry every system call runs under: entry_SYSCALL_64 (charged; entry_SYSCALL_64_after_hwframe
+// in stacks) and do_syscall_64 (a stack-only frame). The __x64_sys_* function goes inside it.
+class KSyscall {
+public:
+    explicit KSyscall(ExecCtx& ctx)
+        : entry_(ctx, Fn::entry_SYSCALL_64), ds_(ctx, Fn::do_syscall_64) {}
+
+private:
+    KCall entry_; // constructed first, left last
+    KFrame ds_;
+};
+
 struct CpuParams {
     unsigned cores = 8;
     double hz = 3e9;

@@ -46,7 +46,12 @@ std::vector<PhysRun> VfioDriver::pin_noiommu(std::uint64_t vaddr, std::uint64_t 
     return runs;
 }
 
-std::size_t VfioDriver::add_op(std::unique_ptr<Op> op) {
+std::size_t VfioDriver::add_op(std::unique_ptr<Op> op, ExecCtx& ctx, Done done, void* obj,
+                               std::uint64_t arg) {
+    op->started = ctx.now();
+    op->done = done;
+    op->obj = obj;
+    op->arg = arg;
     for (std::size_t i = 0; i < ops_.size(); ++i)
         if (!ops_[i]) {
             ops_[i] = std::move(op);
@@ -64,19 +69,14 @@ void VfioDriver::map_dma(ExecCtx& ctx, std::uint64_t iova, std::uint64_t vaddr, 
                         "(enable_unsafe_noiommu_mode; the device uses physical addresses)");
     auto op = std::make_unique<Op>();
     op->map = container_->map_dma(iova, vaddr, bytes, prot); // throws before anything changes
-    op->started = ctx.now();
-    op->done = done;
-    op->obj = obj;
-    op->arg = arg;
     ++map_dma_calls;
     pages_pinned += op->map.pages_pinned;
     leaves_mapped += op->map.ptes_written;
     map_flushes += op->map.map_flushes;
-    const std::size_t i = add_op(std::move(op));
+    const std::size_t i = add_op(std::move(op), ctx, done, obj, arg);
     {
         // The ioctl's outer frames, held while this first item charges what it can.
-        KCall sys(ctx, Fn::entry_SYSCALL_64);
-        KFrame ds(ctx, Fn::do_syscall_64);
+        KSyscall sys(ctx);
         KFrame ix(ctx, Fn::__x64_sys_ioctl);
         KCall io(ctx, Fn::vfio_iommu_type1_ioctl);
         KCall dm(ctx, Fn::vfio_dma_do_map);
@@ -94,19 +94,14 @@ void VfioDriver::unmap_dma(ExecCtx& ctx, std::uint64_t iova, std::uint64_t bytes
     auto op = std::make_unique<Op>();
     op->unmap = true;
     op->um = container_->unmap_dma(iova, bytes); // throws before anything changes
-    op->started = ctx.now();
-    op->done = done;
-    op->obj = obj;
-    op->arg = arg;
     ++unmap_dma_calls;
     pages_unpinned += op->um.pages_unpinned;
     iova_to_phys_calls += op->um.iova_to_phys_calls;
     leaves_unmapped += op->um.leaves_unmapped;
     iotlb_syncs += op->um.iotlb_syncs;
-    const std::size_t i = add_op(std::move(op));
+    const std::size_t i = add_op(std::move(op), ctx, done, obj, arg);
     {
-        KCall sys(ctx, Fn::entry_SYSCALL_64);
-        KFrame ds(ctx, Fn::do_syscall_64);
+        KSyscall sys(ctx);
         KFrame ix(ctx, Fn::__x64_sys_ioctl);
         KCall io(ctx, Fn::vfio_iommu_type1_ioctl);
         KCall du(ctx, Fn::vfio_dma_do_unmap);

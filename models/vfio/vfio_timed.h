@@ -102,7 +102,9 @@ private:
         std::uint64_t arg = 0;
     };
 
-    std::size_t add_op(std::unique_ptr<Op> op);
+    // Starts `op` (an ioctl entered now, to report to done(obj, arg)): its slot in ops_.
+    std::size_t add_op(std::unique_ptr<Op> op, ExecCtx& ctx, Done done, void* obj,
+                       std::uint64_t arg);
     void step(ExecCtx& ctx, std::uint64_t op);
     // Charge from `op.cursor` on; false if it stopped to let SystemC time catch up.
     bool charge_map(ExecCtx& ctx, Op& op);

@@ -65,8 +65,7 @@ void FioWorkload::submit_io(ExecCtx& ctx, Job& j, Slot& s) {
     // io_submit of one iocb, O_DIRECT on ext4: io_submit_one -> aio_read -> ext4_file_read_iter
     // (ext4_dio_read_iter inlined) -> iomap_dio_rw -> __iomap_dio_rw, which plugs, submits the
     // bios and flushes the plug (NvmeDriver::submit).
-    KCall sys(ctx, Fn::entry_SYSCALL_64);
-    KFrame ds(ctx, Fn::do_syscall_64);
+    KSyscall sys(ctx);
     KCall sub(ctx, Fn::__x64_sys_io_submit);
     KFrame one(ctx, Fn::io_submit_one);
     KFrame aio(ctx, p_.write ? Fn::aio_write : Fn::aio_read);
@@ -118,8 +117,7 @@ void FioWorkload::on_done(void* owner, ExecCtx& ctx, BlkRequest& rq) {
 void FioWorkload::reap(ExecCtx& ctx, std::uint64_t job) {
     Job& j = *jobs_[job];
     {
-        KCall sys(ctx, Fn::entry_SYSCALL_64);
-        KFrame ds(ctx, Fn::do_syscall_64);
+        KSyscall sys(ctx);
         KCall ev(ctx, Fn::__x64_sys_io_getevents);
     }
     j.reaped.swap(j.done); // io_getevents returns every completion so far

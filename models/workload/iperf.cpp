@@ -119,8 +119,7 @@ void IperfWorkload::send_loop(ExecCtx& ctx, std::uint64_t flow) {
         ++sent;
         if (interval_) f.next_send += interval_;
         progressed = true;
-        KCall sys(ctx, Fn::entry_SYSCALL_64);
-        KFrame ds(ctx, Fn::do_syscall_64);
+        KSyscall sys(ctx);
         KCall send(ctx, Fn::__x64_sys_sendto);
         KCall dq(ctx, Fn::dev_queue_xmit);
         if (!drv_.tx(ctx, s.skb)) {
@@ -184,8 +183,7 @@ void IperfWorkload::reader(ExecCtx& ctx, std::uint64_t flow) {
         --f.rx_unread;
         progressed = true;
         {
-            KCall sys(ctx, Fn::entry_SYSCALL_64);
-            KFrame ds(ctx, Fn::do_syscall_64);
+            KSyscall sys(ctx);
             KCall r(ctx, Fn::__x64_sys_recvfrom);
         }
         KCall u(ctx, Fn::iperf);
